@@ -1,0 +1,38 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Operation } from 'fast-json-patch';
+
+/** What the engine knows about where the pod is being created. */
+export interface InjectContext {
+  /** The pod's namespace (from the AdmissionReview, the manifest, or --namespace). */
+  namespace: string;
+  /** Labels of that namespace when known (webhook: not needed; `siding check`: from flags or the API). */
+  namespaceLabels?: Readonly<Record<string, string>>;
+}
+
+/** Stable codes for every reason a pod is not injected. */
+export type SkipReason =
+  | 'hostNetwork'
+  | 'excludedNamespace'
+  | 'optedOutByLabel'
+  | 'optedOutByAnnotation'
+  | 'neverInjectSelector'
+  | 'policyDisabled'
+  | 'namespaceNotEnabled';
+
+export type InjectOutcome =
+  | {
+      kind: 'injected';
+      /** The injected pod (managedFields dropped). */
+      pod: V1Pod;
+      /** JSON Patch from the input pod to `pod`; empty when the input was already injected identically. */
+      patch: Operation[];
+      /** Non-fatal notes for AdmissionReview `warnings`. */
+      warnings: string[];
+    }
+  | { kind: 'skipped'; reason: SkipReason; message: string }
+  | {
+      kind: 'denied';
+      /** Every problem found, each a full sentence (annotation errors use formatAnnotationProblem). */
+      errors: string[];
+      message: string;
+    };
