@@ -103,9 +103,12 @@ export class CertError extends SidingError {
 /** Thrown when a Kubernetes API call fails in a way siding cannot recover from. */
 export class KubeError extends SidingError {
   readonly statusCode: number | undefined;
-  constructor(message: string, statusCode?: number, options: SidingErrorOptions = {}) {
+  /** The API Status `reason` (AlreadyExists, Conflict, NotFound, ...) when the server sent one. */
+  readonly reason: string | undefined;
+  constructor(message: string, statusCode?: number, options: SidingErrorOptions & { reason?: string } = {}) {
     super('ERR_KUBE', message, options);
     this.statusCode = statusCode;
+    this.reason = options.reason;
   }
 }
 

@@ -19,6 +19,15 @@ export type SkipReason =
   | 'policyDisabled'
   | 'namespaceNotEnabled';
 
+/** Stable codes for every reason a pod is injected. */
+export type InjectReason = 'optedInByLabel' | 'optedInByAnnotation' | 'alwaysInjectSelector' | 'policyEnabled';
+
+/** What policy (`shouldInject`) decided, before any annotation other than the inject switch is read. */
+export type InjectDecision =
+  | { kind: 'inject'; reason: InjectReason; message: string }
+  | { kind: 'skip'; reason: SkipReason; message: string }
+  | { kind: 'deny'; errors: string[] };
+
 export type InjectOutcome =
   | {
       kind: 'injected';

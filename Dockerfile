@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# One image for everything siding runs in a cluster:
+#   webhook:         siding webhook ...      (Deployment in manifests/, runs as 65532)
+#   init container:  siding init ...         (injected; runs as root with NET_ADMIN/NET_RAW)
+#   CLI:             siding inject|check|certs ...
+# Build: docker build -t ghcr.io/siding-mesh/siding:$(node -p 'require("./package.json").version') .
+
+# ---- build: compile TypeScript, then keep only production dependencies ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# ---- runtime ----
+FROM node:20-bookworm-slim
+# iptables ships both backends (iptables-legacy and iptables-nft, plus the ip6tables
+# and *-restore variants); `siding init` picks one at run time. iproute2 for `ip`.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+# `siding` on PATH, so the injected init container can run `siding init`.
+RUN ln -s /app/dist/cli.js /usr/local/bin/siding && chmod 0755 /app/dist/cli.js
+# Non-root by default (the webhook's runAsUser); the injected init container sets
+# runAsUser 0 because iptables needs it.
+USER 65532:65532
+EXPOSE 9443
+ENTRYPOINT ["node", "/app/dist/cli.js"]

@@ -1,0 +1,100 @@
+/**
+ * `npm run bench`: builds, then measures the webhook (against a bare fastify baseline), the
+ * engine, `siding init` (as root) and the webhook's memory; prints tables and writes
+ * bench/results.json. BENCHMARKS.md explains the method.
+ *
+ * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
+ * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
+ * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset.
+ */
+import os from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { benchEngine, type EngineResult } from './engine.js';
+import type { Size } from './fixtures.js';
+import { benchHttp, type HttpResults } from './http.js';
+import { benchInit, type InitOutcome } from './init.js';
+import { engineTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
+
+const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
+
+function setting(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name}=${raw}: expected a number from ${min} to ${max}`);
+  return n;
+}
+
+const durationS = setting('BENCH_DURATION', 4, 1, 60);
+const warmupS = setting('BENCH_WARMUP', 1, 0, 30);
+const initRuns = setting('BENCH_INIT_RUNS', 20, 1, 500);
+const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
+const PARTS = ['http', 'engine', 'init'] as const;
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
+for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
+const wants = (part: (typeof PARTS)[number]): boolean => only.length === 0 || only.includes(part);
+
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+const started = Date.now();
+const info = machine();
+log(`${info.cpu}, ${info.cores} cores, node ${info.node}, load average ${info.loadavg_start.toFixed(2)}`);
+if (info.loadavg_start > 1) log(`WARNING: the machine is busy (load average ${info.loadavg_start.toFixed(2)}); figures will be lower than on an idle machine`);
+
+let engine: Record<Size, EngineResult> | undefined;
+if (wants('engine')) {
+  log('engine micro-benchmark...');
+  engine = await benchEngine(engineMs);
+}
+
+let http: HttpResults | undefined;
+if (wants('http')) {
+  log(`webhook vs baseline: 3 sizes x 3 concurrencies x 2 servers, ${warmupS} s warm-up + ${durationS} s each...`);
+  http = await benchHttp({ durationS, warmupS, log });
+}
+
+let init: InitOutcome | undefined;
+if (wants('init')) {
+  log(`siding init: ${initRuns} runs...`);
+  init = await benchInit(initRuns, log);
+  if ('skipped' in init) {
+    process.stderr.write(`\n!!! SKIPPING the siding init benchmark: ${init.skipped}\n!!! run npm run bench as root to measure it\n\n`);
+  }
+}
+
+info.loadavg_end = os.loadavg()[0] ?? 0;
+const ts = targets(http, init);
+const sections = [
+  ...(http === undefined ? [] : [httpTable(http, durationS), memoryLine(http)]),
+  ...(engine === undefined ? [] : [engineTable(engine)]),
+  ...(init === undefined ? [] : [initTable(init)]),
+  targetsTable(ts),
+  `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+];
+process.stdout.write(`\n${sections.join('\n\n')}\n`);
+
+const initJson =
+  init === undefined
+    ? { skipped: 'not run (BENCH_ONLY)', median_ms: null, restore_median_ms: null, execs: null }
+    : 'skipped' in init
+      ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null }
+      : init;
+const results = {
+  machine: info,
+  settings: { duration_s: durationS, warmup_s: warmupS, init_runs: initRuns, engine_ms: engineMs, parts: only.length === 0 ? [...PARTS] : only },
+  body_bytes: http?.bodyBytes ?? null,
+  webhook: http?.webhook ?? null,
+  baseline: http?.baseline ?? null,
+  engine: engine ?? null,
+  init: initJson,
+  memory: http?.memory ?? null,
+  webhook_exit_code: http?.webhookExit ?? null,
+  targets: ts,
+  elapsed_s: Math.round((Date.now() - started) / 1000),
+};
+writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+log(`wrote ${RESULTS}`);
+if (http !== undefined && http.webhookExit !== 0) {
+  log(`the webhook exited ${String(http.webhookExit)} after SIGTERM (expected 0)`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the full test suite needs on a fresh Debian machine, idempotently:
+# system packages (as root), npm dependencies, and the Kubernetes binaries for the e2e
+# suite (built from Go modules once, cached outside the clone by version).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+for pair in iptables:iptables ip:iproute2 etcd:etcd-server conntrack:conntrack nft:nftables \
+            setpriv:util-linux nsenter:util-linux openssl:openssl; do
+  bin=${pair%%:*} pkg=${pair#*:}
+  command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if ! command -v iptables-legacy >/dev/null 2>&1 || ! command -v iptables-nft >/dev/null 2>&1; then
+  need_pkgs+=(iptables)
+fi
+if ((${#need_pkgs[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing ${need_pkgs[*]}; run as root to install them (suites that need them will skip)" >&2
+  else
+    echo "setup: apt-get install ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  fi
+fi
+
+echo "setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+
+if command -v go >/dev/null 2>&1; then
+  bash scripts/build-kube.sh
+else
+  echo "setup: no Go toolchain; the e2e suite will skip (fails under CI=true)" >&2
+fi

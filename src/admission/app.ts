@@ -1,0 +1,181 @@
+/**
+ * The webhook's fastify app: routes, schemas, metrics, logging. It never listens
+ * (server.ts does), so tests drive it with `app.inject()`.
+ */
+import { STATUS_CODES } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { InjectionConfig } from '../config/index.js';
+import { injectPod } from '../inject/index.js';
+import { createAdmissionMetrics } from './metrics.js';
+import { reviewRequest, type InjectFn } from './review.js';
+import {
+  admissionReviewBodySchema,
+  admissionReviewResponseSchema,
+  errorResponseSchema,
+  healthResponseSchema,
+} from './schemas.js';
+import type { AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
+
+/** What a config source reports about itself; shown by /readyz and the config_ok metric. */
+export interface ConfigStatus {
+  /** true while there is a valid config to serve with (perhaps an older one, see lastError). */
+  ok: boolean;
+  /** Where the config comes from, e.g. "built-in default", "file /etc/siding/config.yaml". */
+  detail: string;
+  /** Why the most recent update was rejected, if it was. */
+  lastError?: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AppDeps {
+  /** The config for the next review; called once per review, so a watcher can swap it at any time. */
+  getConfig: () => InjectionConfig;
+  /** Default: always ok, "static config". */
+  configStatus?: () => ConfigStatus;
+  /** Metrics are registered here and served by GET /metrics. */
+  registry: Registry;
+  /** The injection engine; default injectPod. Tests pass a throwing one to reach the error path. */
+  inject?: InjectFn;
+  /** JSON log lines (pino through fastify). Default: level info to stdout. */
+  log?: { level?: LogLevel; stream?: { write(line: string): void } };
+}
+
+export interface AppOptions {
+  /** server.ts passes the HTTPS server it owns; without it fastify makes a plain HTTP server. */
+  serverFactory?: FastifyServerFactory;
+}
+
+/**
+ * Largest request body: 4 MiB. The API server accepts create requests up to 3 MiB
+ * (MaxRequestBodyBytes) and etcd stores at most 1.5 MiB per object, so no storable pod is
+ * larger; the review re-encodes the pod as JSON (larger than protobuf) and wraps it with
+ * userInfo and the envelope, which the extra MiB covers. It also bounds memory: 16 reviews
+ * in flight buffer at most 64 MiB.
+ */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Builds the app: routes POST /inject, GET /healthz, /readyz, /metrics. Never listens; call
+ * `app.inject()` (tests) or let server.ts listen. Close it to release it.
+ */
+export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: {
+      level: deps.log?.level ?? 'info',
+      ...(deps.log?.stream === undefined ? {} : { stream: deps.log.stream }),
+    },
+    // One line per review is logged by the handler; fastify's two per request would triple it.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // While closing, keep answering requests that arrive on open keep-alive connections (with
+    // "Connection: close") instead of fastify's 503: the API server would count a 503 as a
+    // failed webhook call and, under failurePolicy Fail, reject the pod.
+    return503OnClosing: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+  });
+
+  const inject = deps.inject ?? injectPod;
+  const configStatus = deps.configStatus ?? (() => ({ ok: true, detail: 'static config' }));
+  const metrics = createAdmissionMetrics(deps.registry, configStatus);
+  let draining = false;
+
+  // Only JSON is an AdmissionReview; anything else is a 415 (fastify would parse text/plain).
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.requests.inc({ route: request.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
+    done();
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: error, url: request.url }, 'request failed');
+    } else {
+      request.log.info({ status, code: error.code, message: error.message, url: request.url }, 'request rejected');
+    }
+    void reply.code(status).send({
+      statusCode: status,
+      code: error.code ?? (status === 500 ? 'INTERNAL' : 'BAD_REQUEST'),
+      error: STATUS_CODES[status] ?? 'Error',
+      message: status === 500 ? 'internal error' : error.message,
+    });
+  });
+
+  const errorResponses = { 400: errorResponseSchema, 413: errorResponseSchema, 415: errorResponseSchema, 500: errorResponseSchema };
+
+  app.post<{ Body: AdmissionReviewRequest }>(
+    '/inject',
+    { schema: { body: admissionReviewBodySchema, response: { 200: admissionReviewResponseSchema, ...errorResponses } } },
+    (request, reply): AdmissionReviewResponse => {
+      const review = request.body;
+      const result = reviewRequest(review.request, deps.getConfig, inject);
+      const elapsedMs = reply.elapsedTime;
+      metrics.reviewDuration.observe(elapsedMs / 1000);
+      switch (result.decision) {
+        case 'injected':
+          metrics.injections.inc({ result: 'patched' });
+          break;
+        case 'unchanged':
+          metrics.injections.inc({ result: 'unchanged' });
+          break;
+        case 'skipped':
+        case 'ignored':
+          metrics.skips.inc({ reason: result.reason });
+          break;
+        case 'denied':
+          metrics.denials.inc();
+          break;
+        case 'error':
+          metrics.errors.inc();
+          break;
+      }
+      const line = {
+        uid: review.request.uid,
+        namespace: result.namespace ?? review.request.namespace,
+        pod: result.pod,
+        kind: review.request.kind.kind,
+        operation: review.request.operation,
+        decision: result.decision,
+        reason: result.reason,
+        ...(result.message === undefined ? {} : { message: result.message }),
+        ...(result.response.warnings === undefined ? {} : { warnings: result.response.warnings }),
+        duration_ms: Math.round(elapsedMs * 1000) / 1000,
+      };
+      if (result.decision === 'error') request.log.error({ ...line, err: result.error }, 'admission review');
+      else request.log.info(line, 'admission review');
+      return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response: result.response };
+    },
+  );
+
+  app.get('/healthz', { schema: { response: { 200: healthResponseSchema } } }, () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, (_request, reply) => {
+    if (draining) {
+      void reply.code(503);
+      return { status: 'shutting down' };
+    }
+    const config = configStatus();
+    void reply.code(config.ok ? 200 : 503);
+    return { status: config.ok ? 'ready' : 'not ready', config };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', deps.registry.contentType);
+    return deps.registry.metrics();
+  });
+
+  return app;
+}

@@ -1,0 +1,75 @@
+/**
+ * `siding webhook` after flag parsing: turns typed options into dependencies (config,
+ * certificate source, metrics registry) and starts the server. Signals stay in src/cli.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { DEFAULT_CONFIG, loadConfigFile, type InjectionConfig } from '../config/index.js';
+import type { KubeWebhookOptions } from '../kube/options.js';
+import { DeferredLogger, startKubeParts } from '../kube/webhook.js';
+import type { ConfigStatus, LogLevel } from './app.js';
+import type { ListenAddress } from './listen.js';
+import { startServer, type ServerTimeouts, type WebhookServer } from './server.js';
+import { fileTlsSource, selfSignedTlsSource, type TlsSource } from './tls.js';
+
+export interface WebhookOptions {
+  listen: ListenAddress;
+  /** Both files, or neither (then a self-signed certificate is generated in memory). */
+  tlsFiles?: { cert: string; key: string };
+  /** Injection config file; default the built-in config. */
+  configFile?: string;
+  logLevel: LogLevel;
+  /** Default stdout. */
+  logStream?: { write(line: string): void };
+  timeouts?: Partial<ServerTimeouts>;
+  /** In-cluster parts (src/kube): self-managed certificates (replace tlsFiles) and/or a watched ConfigMap. */
+  kube?: KubeWebhookOptions;
+}
+
+/** Loads the config (throws ConfigError), picks the TLS source, and starts listening. */
+export async function startWebhook(options: WebhookOptions): Promise<WebhookServer> {
+  const config: InjectionConfig = options.configFile === undefined ? DEFAULT_CONFIG : await loadConfigFile(options.configFile);
+  const status: ConfigStatus = {
+    ok: true,
+    detail: options.configFile === undefined ? 'built-in default config' : `config file ${options.configFile}`,
+  };
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  // The certificate Secret must exist before the server can listen, so the kube parts
+  // start first and log through a stand-in until the app's logger exists.
+  const kubeLog = new DeferredLogger(options.logStream ?? process.stdout, options.logLevel);
+  const kube =
+    options.kube === undefined
+      ? undefined
+      : await startKubeParts(options.kube, { registry, log: kubeLog, initialConfig: config, initialSource: status.detail });
+  const tls: TlsSource =
+    kube?.tls ??
+    (options.tlsFiles === undefined ? selfSignedTlsSource() : fileTlsSource(options.tlsFiles.cert, options.tlsFiles.key));
+  const live = kube?.config;
+
+  let server: WebhookServer;
+  try {
+    server = await startServer(
+      {
+        getConfig: live === undefined ? () => config : () => live.current(),
+        configStatus: live === undefined ? () => status : () => live.status(),
+        registry,
+        log: { level: options.logLevel, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
+      },
+      { listen: options.listen, tls, ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }) },
+    );
+  } catch (e) {
+    kube?.stop();
+    throw e;
+  }
+  if (kube === undefined) return server;
+  kubeLog.attach(server.app.log);
+  const started = server;
+  return {
+    ...started,
+    close: () => {
+      kube.stop();
+      return started.close();
+    },
+  };
+}

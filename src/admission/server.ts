@@ -1,0 +1,191 @@
+/**
+ * The listening webhook: the app from app.ts behind an HTTPS server that this module owns,
+ * so that it can swap the certificate (setSecureContext) and close gracefully.
+ */
+import https from 'node:https';
+import { createSecureContext } from 'node:tls';
+import type { FastifyInstance, FastifyServerFactory } from 'fastify';
+import { CertError, errorMessage } from '../errors/index.js';
+import { certificateInfo } from '../certs/index.js';
+import { buildApp, type AppDeps } from './app.js';
+import { formatAuthority, type ListenAddress } from './listen.js';
+import { createTlsMetrics } from './metrics.js';
+import type { TlsMaterial, TlsSource } from './tls.js';
+
+/** Connection limits; docs/webhook.md explains each. All in milliseconds. */
+export interface ServerTimeouts {
+  /** A TLS handshake must finish within this. */
+  handshake: number;
+  /** Request headers must arrive within this after the request starts. */
+  headers: number;
+  /** The whole request (headers and body) must arrive within this. */
+  request: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAlive: number;
+  /** How often Node checks the header and request deadlines. */
+  checkInterval: number;
+  /** On close, connections still open after this are cut. */
+  shutdownGrace: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
+  // A handshake takes milliseconds; 10 s is Go's own TLSHandshakeTimeout on the client side.
+  handshake: 10_000,
+  headers: 10_000,
+  // The API server waits at most 30 s (timeoutSeconds' ceiling) for a webhook: a request
+  // still arriving after that has no one waiting for the answer.
+  request: 30_000,
+  // Longer than the API server's idle timeout (90 s, Go's default transport) so the client,
+  // not the server, closes idle connections: a server-side close can race a POST the client
+  // is sending on that connection, and Go does not retry a POST.
+  keepAlive: 120_000,
+  // Node's default is 30 s, which would let a slow client overstay its deadline by that much.
+  checkInterval: 1_000,
+  // Inside Kubernetes' default 30 s termination grace period, with room to exit.
+  shutdownGrace: 25_000,
+});
+
+export interface StartServerOptions {
+  listen: ListenAddress;
+  tls: TlsSource;
+  timeouts?: Partial<ServerTimeouts>;
+}
+
+export interface WebhookServer {
+  readonly app: FastifyInstance;
+  readonly server: https.Server;
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: ListenAddress;
+  /** https://HOST:PORT */
+  readonly url: string;
+  /**
+   * Serves `material` to new connections from now on; open connections keep theirs.
+   * Returns false when it equals the current material. Throws CertError (and keeps the
+   * current material) when the pair is unusable: unparsable, or a key that does not match.
+   */
+  updateTls(material: TlsMaterial): boolean;
+  /** Stops accepting, lets in-flight reviews finish, cuts what is left after the grace period. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Builds the app, loads TLS from `options.tls`, listens, and starts watching the source. */
+export async function startServer(deps: AppDeps, options: StartServerOptions): Promise<WebhookServer> {
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const tlsMetrics = createTlsMetrics(deps.registry);
+
+  let current = checkMaterial(await options.tls.load());
+  let httpsServer: https.Server | undefined;
+  const serverFactory: FastifyServerFactory = (handler) => {
+    const s = https.createServer(
+      {
+        cert: current.cert,
+        key: current.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: timeouts.handshake,
+        headersTimeout: timeouts.headers,
+        requestTimeout: timeouts.request,
+        keepAliveTimeout: timeouts.keepAlive,
+        connectionsCheckingInterval: timeouts.checkInterval,
+      },
+      handler,
+    );
+    httpsServer = s;
+    return s;
+  };
+  const app = buildApp(deps, { serverFactory });
+  if (httpsServer === undefined) throw new Error('fastify did not call the server factory');
+  const server: https.Server = httpsServer;
+  tlsMetrics.notAfter.set(certificateInfo(current.cert).notAfter.getTime() / 1000);
+
+  try {
+    await app.listen({
+      host: options.listen.host,
+      port: options.listen.port,
+      // fastify cannot tell that the server from serverFactory speaks TLS.
+      listenTextResolver: (address) => `HTTPS server bound to ${address.replace(/^http:/, 'https:')}`,
+    });
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  const bound = server.address();
+  const address: ListenAddress = {
+    host: options.listen.host,
+    port: typeof bound === 'object' && bound !== null ? bound.port : options.listen.port,
+  };
+  const url = `https://${formatAuthority(address)}`;
+
+  const updateTls = (material: TlsMaterial): boolean => {
+    if (material.cert === current.cert && material.key === current.key) return false;
+    let checked: CheckedMaterial;
+    try {
+      checked = checkMaterial(material);
+    } catch (e) {
+      tlsMetrics.reloads.inc({ result: 'rejected' });
+      throw e;
+    }
+    server.setSecureContext({ cert: checked.cert, key: checked.key });
+    current = checked;
+    tlsMetrics.reloads.inc({ result: 'success' });
+    tlsMetrics.notAfter.set(checked.notAfter.getTime() / 1000);
+    app.log.info({ notAfter: checked.notAfter.toISOString(), fingerprint256: checked.fingerprint256 }, 'serving certificate updated');
+    return true;
+  };
+
+  const stopWatching = options.tls.watch?.(
+    (material) => {
+      try {
+        updateTls(material);
+      } catch (e) {
+        app.log.warn({ err: e }, 'new serving certificate rejected; keeping the current one');
+      }
+    },
+    (e) => app.log.warn({ err: e }, 'cannot read the new serving certificate; keeping the current one'),
+  );
+
+  app.log.info(
+    {
+      url,
+      tls: options.tls.description,
+      notAfter: current.notAfter.toISOString(),
+      fingerprint256: current.fingerprint256,
+    },
+    'webhook listening',
+  );
+  if (options.tls.notice !== undefined) app.log.warn({ tls: options.tls.description, fingerprint256: current.fingerprint256 }, options.tls.notice);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopWatching?.();
+      const cut = setTimeout(() => {
+        app.log.warn({ graceMs: timeouts.shutdownGrace }, 'shutdown grace period over; closing remaining connections');
+        server.closeAllConnections();
+      }, timeouts.shutdownGrace);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
+    })();
+    return closing;
+  };
+
+  return { app, server, address, url, updateTls, close };
+}
+
+interface CheckedMaterial extends TlsMaterial {
+  notAfter: Date;
+  fingerprint256: string;
+}
+
+/** OpenSSL parses the pair and checks that the key matches the certificate. */
+function checkMaterial(material: TlsMaterial): CheckedMaterial {
+  try {
+    createSecureContext({ cert: material.cert, key: material.key });
+  } catch (e) {
+    throw new CertError(`unusable TLS certificate or key: ${errorMessage(e)}`, { cause: e });
+  }
+  const info = certificateInfo(material.cert);
+  return { ...material, notAfter: info.notAfter, fingerprint256: info.fingerprint256 };
+}

@@ -1,0 +1,465 @@
+/**
+ * The injection engine: pod + namespace + config in, injected pod and JSON Patch (or a
+ * skip reason, or every reason to deny) out. Pure: no I/O, no clock, no randomness.
+ *
+ * Algorithm:
+ * 1. Copy the input as plain JSON without metadata.managedFields (it can be most of a pod's
+ *    size and is never ours to patch); this copy is the diff base.
+ * 2. Policy (`shouldInject`) decides skip / inject / deny.
+ * 3. Read every annotation through the table, check the pod (UIDs, names, status record);
+ *    collect every problem and deny once with all of them.
+ * 4. Clone the base, strip a previous siding injection (from `siding.io/status`), apply the
+ *    typed mutators, and diff base → result with fast-json-patch `compare`.
+ */
+import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import { formatAnnotationProblem, type AnnotationProblem } from '../errors/index.js';
+import type { InjectionConfig, RedirectConfig, Resources } from '../config/index.js';
+import { XTABLES_LOCK_VOLUME } from '../config/index.js';
+import {
+  displayValue,
+  formatCidrSpec,
+  formatPortList,
+  formatPortSpec,
+  quantityValue,
+} from '../config/values.js';
+import { VERSION } from '../version.js';
+import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
+import { shouldInject } from './policy.js';
+import {
+  DEFAULT_CONTAINER_ANNOTATION,
+  INIT_CONTAINER,
+  parseRecord,
+  PROXY_CONTAINER,
+  renderRecord,
+  stripInjection,
+  type InjectionRecord,
+} from './status.js';
+import type { InjectContext, InjectOutcome } from './types.js';
+
+/** Port names on siding-proxy: valid IANA service names (at most 15 characters, a letter). */
+export const METRICS_PORT_NAME = 'http-envoy-prom';
+export const HEALTH_PORT_NAME = 'siding-health';
+/** Where the init container's xtables lock lives (its root filesystem is read-only). */
+export const XTABLES_LOCK_DIR = '/run/xtables';
+
+/** Everything the mutators need, after config and annotations are merged. */
+export interface PodSettings {
+  proxyImage: string;
+  proxyResources: Resources;
+  nativeSidecar: boolean;
+  holdApplicationUntilProxyStarts: boolean;
+  redirect: RedirectConfig;
+}
+
+/** Config overlaid with the pod's annotations (annotations replace config values). */
+export function resolveSettings(config: InjectionConfig, v: Partial<AnnotationValues>): PodSettings {
+  const r = config.redirect;
+  const req = config.proxy.resources.requests;
+  const lim = config.proxy.resources.limits;
+  const pick = <T>(x: T | undefined, d: T): T => (x === undefined ? d : x);
+  const list = (cpu: string | undefined, memory: string | undefined): Resources['requests'] => ({
+    ...(cpu === undefined ? {} : { cpu }),
+    ...(memory === undefined ? {} : { memory }),
+  });
+  return {
+    proxyImage: pick(v.proxyImage, config.proxy.image),
+    proxyResources: {
+      requests: list(pick(v.proxyCPU, req.cpu), pick(v.proxyMemory, req.memory)),
+      limits: list(pick(v.proxyCPULimit, lim.cpu), pick(v.proxyMemoryLimit, lim.memory)),
+    },
+    nativeSidecar: pick(v.nativeSidecar, config.nativeSidecar),
+    holdApplicationUntilProxyStarts: pick(v.holdApplicationUntilProxyStarts, config.holdApplicationUntilProxyStarts),
+    redirect: {
+      interceptionMode: pick(v.interceptionMode, r.interceptionMode),
+      includeInboundPorts: pick(v.includeInboundPorts, r.includeInboundPorts),
+      excludeInboundPorts: pick(v.excludeInboundPorts, r.excludeInboundPorts),
+      includeOutboundPorts: pick(v.includeOutboundPorts, r.includeOutboundPorts),
+      excludeOutboundPorts: pick(v.excludeOutboundPorts, r.excludeOutboundPorts),
+      includeOutboundIPRanges: pick(v.includeOutboundIPRanges, r.includeOutboundIPRanges),
+      excludeOutboundIPRanges: pick(v.excludeOutboundIPRanges, r.excludeOutboundIPRanges),
+      excludeInterfaces: pick(v.excludeInterfaces, r.excludeInterfaces),
+      redirectDNS: r.redirectDNS,
+      dnsPort: r.dnsPort,
+    },
+  };
+}
+
+/**
+ * The `siding init` flags (Istio-compatible). -i/-x/-b/-d are always given, like the
+ * seed's command; -o/-q/-c only when non-empty. The metrics and health ports are always
+ * excluded from inbound capture so probes and scrapes reach the proxy itself.
+ */
+export function initArgs(config: InjectionConfig, redirect: RedirectConfig): string[] {
+  const p = config.proxy;
+  const exclude = [
+    { from: p.metricsPort, to: p.metricsPort },
+    { from: p.healthPort, to: p.healthPort },
+    ...redirect.excludeInboundPorts,
+  ].filter((r, i, all) => all.findIndex((o) => o.from === r.from && o.to === r.to) === i);
+  const args = [
+    '-p', String(p.outboundPort),
+    '-z', String(p.inboundPort),
+    '-u', String(p.uid),
+    '-g', String(p.gid),
+    '-m', redirect.interceptionMode,
+    '-i', formatCidrSpec(redirect.includeOutboundIPRanges),
+    '-x', redirect.excludeOutboundIPRanges.join(','),
+    '-b', formatPortSpec(redirect.includeInboundPorts),
+    '-d', formatPortList(exclude),
+  ];
+  if (redirect.excludeOutboundPorts.length > 0) args.push('-o', formatPortList(redirect.excludeOutboundPorts));
+  if (redirect.includeOutboundPorts.length > 0) args.push('-q', formatPortList(redirect.includeOutboundPorts));
+  if (redirect.excludeInterfaces.length > 0) args.push('-c', redirect.excludeInterfaces.join(','));
+  if (redirect.redirectDNS) args.push('--redirect-dns', '--dns-port', String(redirect.dnsPort));
+  return args;
+}
+
+function resourcesField(r: Resources): NonNullable<V1Container['resources']> {
+  const out: NonNullable<V1Container['resources']> = {};
+  if (Object.keys(r.requests).length > 0) out.requests = { ...r.requests };
+  if (Object.keys(r.limits).length > 0) out.limits = { ...r.limits };
+  return out;
+}
+
+export function buildInitContainer(config: InjectionConfig, settings: PodSettings): V1Container {
+  return {
+    name: INIT_CONTAINER,
+    image: config.init.image,
+    imagePullPolicy: config.init.imagePullPolicy,
+    command: [...config.init.command],
+    args: initArgs(config, settings.redirect),
+    env: [{ name: 'XTABLES_LOCKFILE', value: `${XTABLES_LOCK_DIR}/xtables.lock` }],
+    resources: resourcesField(config.init.resources),
+    securityContext: {
+      // iptables needs root and these two capabilities in the pod's network namespace; nothing more.
+      allowPrivilegeEscalation: false,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      runAsUser: 0,
+    },
+    volumeMounts: [{ name: XTABLES_LOCK_VOLUME, mountPath: XTABLES_LOCK_DIR }],
+  };
+}
+
+/**
+ * The classic layout's postStart hook: poll the health endpoint until it answers 200, so
+ * the kubelet starts the next container only when the proxy is ready. bash's /dev/tcp keeps
+ * it free of curl/wget. Only validated config values are interpolated (an integer port and
+ * a path restricted to [A-Za-z0-9._/-]); nothing from the pod reaches this script.
+ */
+export function waitReadyCommand(config: InjectionConfig): string[] {
+  const { healthPort, readinessPath } = config.proxy;
+  const script = [
+    'for i in $(seq 1 600); do',
+    `  if (exec 3<>/dev/tcp/127.0.0.1/${healthPort} && printf 'GET ${readinessPath} HTTP/1.0\\r\\n\\r\\n' >&3 && read -r -t 2 s <&3 && case "$s" in *" 200 "*) exit 0;; *) exit 1;; esac) 2>/dev/null; then exit 0; fi`,
+    '  sleep 0.1',
+    'done',
+    "echo 'siding-proxy did not become ready' >&2",
+    'exit 1',
+  ].join('\n');
+  return ['bash', '-c', script];
+}
+
+export function buildProxyContainer(config: InjectionConfig, settings: PodSettings, layout: 'native' | 'classic'): V1Container {
+  const p = config.proxy;
+  const probe = (): V1Container['startupProbe'] & object => ({ httpGet: { path: p.readinessPath, port: p.healthPort } });
+  const c: V1Container = {
+    name: PROXY_CONTAINER,
+    image: settings.proxyImage,
+    imagePullPolicy: p.imagePullPolicy,
+  };
+  if (p.command.length > 0) c.command = [...p.command];
+  if (p.args.length > 0) c.args = [...p.args];
+  c.env = [
+    { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+    { name: 'INSTANCE_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } } },
+    ...p.env.map((e) => ({ name: e.name, value: e.value })),
+  ];
+  c.ports = [
+    { name: METRICS_PORT_NAME, containerPort: p.metricsPort, protocol: 'TCP' },
+    { name: HEALTH_PORT_NAME, containerPort: p.healthPort, protocol: 'TCP' },
+  ];
+  c.resources = resourcesField(settings.proxyResources);
+  c.securityContext = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsGroup: p.gid,
+    runAsNonRoot: true,
+    runAsUser: p.uid,
+  };
+  // Istio's timings: the startup probe allows 10 minutes at 1 s, readiness polls every 15 s.
+  c.startupProbe = { ...probe(), periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 };
+  c.readinessProbe = { ...probe(), periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
+  if (p.volumes.length > 0) {
+    c.volumeMounts = p.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}) }));
+  }
+  if (layout === 'native') c.restartPolicy = 'Always';
+  else if (settings.holdApplicationUntilProxyStarts) c.lifecycle = { postStart: { exec: { command: waitReadyCommand(config) } } };
+  return c;
+}
+
+export function buildVolumes(config: InjectionConfig): V1Volume[] {
+  return [
+    { name: XTABLES_LOCK_VOLUME, emptyDir: {} },
+    ...config.proxy.volumes.map((v): V1Volume =>
+      'emptyDir' in v.source ? { name: v.name, emptyDir: { ...v.source.emptyDir } } : { name: v.name, configMap: { name: v.source.configMap.name } },
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Typed mutators: each changes one part of the (already stripped) pod.
+// ---------------------------------------------------------------------------
+
+function addContainers(pod: V1Pod, init: V1Container, proxy: V1Container, settings: PodSettings): void {
+  const spec = pod.spec ?? { containers: [] };
+  const userInit = spec.initContainers ?? [];
+  if (settings.nativeSidecar) {
+    // The redirect first, then the proxy, then the pod's own init containers (in the mesh too).
+    spec.initContainers = [init, proxy, ...userInit];
+  } else {
+    spec.initContainers = [...userInit, init];
+    spec.containers = settings.holdApplicationUntilProxyStarts ? [proxy, ...spec.containers] : [...spec.containers, proxy];
+  }
+  pod.spec = spec;
+}
+
+function addVolumes(pod: V1Pod, volumes: V1Volume[]): void {
+  const spec = pod.spec ?? { containers: [] };
+  spec.volumes = [...(spec.volumes ?? []), ...volumes];
+  pod.spec = spec;
+}
+
+/** Classic layout puts the proxy first; point kubectl logs/exec at the app unless the pod already chose. */
+function addDefaultContainer(pod: V1Pod, record: InjectionRecord): void {
+  if (record.layout !== 'classic') return;
+  const first = pod.spec?.containers.find((c) => c.name !== PROXY_CONTAINER);
+  const annotations = pod.metadata?.annotations ?? {};
+  if (first === undefined || Object.hasOwn(annotations, DEFAULT_CONTAINER_ANNOTATION)) return;
+  annotations[DEFAULT_CONTAINER_ANNOTATION] = first.name;
+  pod.metadata = { ...pod.metadata, annotations };
+  record.annotations.push(DEFAULT_CONTAINER_ANNOTATION);
+}
+
+function markInjected(pod: V1Pod, record: InjectionRecord): void {
+  const metadata = pod.metadata ?? {};
+  metadata.annotations = { ...metadata.annotations, [STATUS_ANNOTATION]: renderRecord(record) };
+  pod.metadata = metadata;
+}
+
+// ---------------------------------------------------------------------------
+// Checks that deny
+// ---------------------------------------------------------------------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The minimum shape the engine relies on; the API server has validated the rest. */
+function shapeProblems(pod: unknown): string[] {
+  if (!isObject(pod)) return ['the pod is not an object'];
+  if (pod.metadata !== undefined && !isObject(pod.metadata)) return ['metadata is not an object'];
+  const spec = pod.spec;
+  if (!isObject(spec)) return ['the pod has no spec'];
+  const out: string[] = [];
+  for (const field of ['containers', 'initContainers'] as const) {
+    const list = spec[field];
+    if (list === undefined && field === 'initContainers') continue;
+    if (!Array.isArray(list) || (field === 'containers' && list.length === 0)) {
+      out.push(`spec.${field} must be a ${field === 'containers' ? 'non-empty ' : ''}list`);
+      continue;
+    }
+    list.forEach((c, i) => {
+      if (!isObject(c) || typeof c.name !== 'string') out.push(`spec.${field}[${i}] has no name`);
+    });
+  }
+  if (spec.volumes !== undefined && (!Array.isArray(spec.volumes) || !spec.volumes.every((v) => isObject(v) && typeof v.name === 'string'))) {
+    out.push('spec.volumes must be a list of named volumes');
+  }
+  return out;
+}
+
+function uidProblems(pod: V1Pod, config: InjectionConfig): string[] {
+  const { uid, gid } = config.proxy;
+  const out: string[] = [];
+  const why = 'its traffic would bypass the proxy';
+  const psc = pod.spec?.securityContext;
+  if (psc?.runAsUser === uid) out.push(`the pod securityContext runs as UID ${uid}, the proxy's UID: ${why}`);
+  if (psc?.runAsGroup === gid) out.push(`the pod securityContext runs as GID ${gid}, the proxy's GID: ${why}`);
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  for (const c of containers) {
+    if (c.securityContext?.runAsUser === uid) out.push(`container ${displayValue(c.name)} runs as UID ${uid}, the proxy's UID: ${why}`);
+    if (c.securityContext?.runAsGroup === gid) out.push(`container ${displayValue(c.name)} runs as GID ${gid}, the proxy's GID: ${why}`);
+  }
+  return out;
+}
+
+function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
+  const out: string[] = [];
+  const ours = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
+  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    if (ours.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+  }
+  const volumes = new Set([XTABLES_LOCK_VOLUME, ...config.proxy.volumes.map((v) => v.name)]);
+  for (const v of pod.spec?.volumes ?? []) {
+    if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+  }
+  return out;
+}
+
+const RESOURCE_KEYS = {
+  cpu: { request: 'proxyCPU', limit: 'proxyCPULimit' },
+  memory: { request: 'proxyMemory', limit: 'proxyMemoryLimit' },
+} as const;
+
+/** A request above its limit (after annotations) would make the API server reject the pod. */
+function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[] {
+  const out: AnnotationProblem[] = [];
+  for (const kind of ['cpu', 'memory'] as const) {
+    const req = settings.proxyResources.requests[kind];
+    const lim = settings.proxyResources.limits[kind];
+    if (req === undefined || lim === undefined || quantityValue(req) <= quantityValue(lim)) continue;
+    const names = RESOURCE_KEYS[kind];
+    const annotations = pod.metadata?.annotations ?? {};
+    const requestSpec = ANNOTATIONS.find((s) => s.field === names.request);
+    const limitSpec = ANNOTATIONS.find((s) => s.field === names.limit);
+    const keyOf = (spec: typeof requestSpec): string | undefined =>
+      spec === undefined ? undefined : [spec.key, ...spec.aliases].find((k) => Object.hasOwn(annotations, k));
+    const reqKey = keyOf(requestSpec);
+    if (reqKey !== undefined) out.push(annotationProblem(reqKey, req, `the ${kind} request is above the ${kind} limit ${lim}`));
+    else out.push(annotationProblem(keyOf(limitSpec) ?? names.limit, lim, `the ${kind} limit is below the ${kind} request ${req}`));
+  }
+  return out;
+}
+
+function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {
+  const out: string[] = [];
+  const p = config.proxy;
+  const reserved = new Map<number, string>([
+    [p.outboundPort, 'outbound capture'],
+    [p.inboundPort, 'inbound capture'],
+    [p.metricsPort, 'metrics'],
+    [p.healthPort, 'health'],
+  ]);
+  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+    for (const port of c.ports ?? []) {
+      const use = reserved.get(port.containerPort);
+      if (use !== undefined) out.push(`container ${displayValue(c.name)} declares port ${port.containerPort}, which siding-proxy uses for ${use}`);
+      if (port.name === METRICS_PORT_NAME || port.name === HEALTH_PORT_NAME) {
+        out.push(`container ${displayValue(c.name)} has a port named ${port.name}, like siding-proxy's; a Service targeting it by name may reach the proxy`);
+      }
+    }
+  }
+  if (settings.nativeSidecar && explicitHold) {
+    out.push('holdApplicationUntilProxyStarts has no effect with native sidecars: they always start before the app');
+  }
+  const rp = pod.spec?.restartPolicy;
+  if (!settings.nativeSidecar && (rp === 'Never' || rp === 'OnFailure')) {
+    out.push(`classic layout with restartPolicy ${rp}: siding-proxy keeps running after the app exits, so the pod never completes; use native sidecars`);
+  }
+  return out;
+}
+
+function toPlain<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/**
+ * Injects one pod. Never throws for anything about the pod: problems come back as a
+ * `denied` outcome with every error found, in order.
+ */
+export function injectPod(pod: V1Pod, ctx: InjectContext, config: InjectionConfig): InjectOutcome {
+  // 1. The diff base: the input as plain JSON without managedFields.
+  let base: V1Pod;
+  try {
+    base = toPlain(pod);
+  } catch {
+    return deny(['malformed pod: not serialisable as JSON']);
+  }
+  const shape = shapeProblems(base);
+  if (shape.length > 0) return deny(shape.map((s) => `malformed pod: ${s}`));
+  if (base.metadata !== undefined) delete base.metadata.managedFields;
+
+  // 2. Policy.
+  const decision = shouldInject(base, ctx, config);
+  if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason, message: decision.message };
+  if (decision.kind === 'deny') return deny(decision.errors);
+
+  // 3. Read and check everything; collect every problem.
+  const errors: string[] = [];
+  const work = toPlain(base);
+  const statusRaw: unknown = work.metadata?.annotations?.[STATUS_ANNOTATION];
+  if (statusRaw !== undefined) {
+    const rec = typeof statusRaw === 'string' ? parseRecord(statusRaw) : { ok: false as const, reason: 'must be a string' };
+    if (rec.ok) stripInjection(work, rec.value);
+    else errors.push(formatAnnotationProblem(annotationProblem(STATUS_ANNOTATION, typeof statusRaw === 'string' ? statusRaw : JSON.stringify(statusRaw), rec.reason)));
+  }
+  const read = readAnnotations(work);
+  errors.push(...read.errors, ...read.problems.map(formatAnnotationProblem));
+  const settings = resolveSettings(config, read.values);
+  errors.push(...resourceProblems(work, settings).map(formatAnnotationProblem));
+  errors.push(...uidProblems(work, config));
+  if (statusRaw === undefined) errors.push(...nameProblems(work, config));
+  if (errors.length > 0) return deny(errors);
+
+  // 4. Mutate and diff.
+  const layout = settings.nativeSidecar ? 'native' : 'classic';
+  const init = buildInitContainer(config, settings);
+  const proxy = buildProxyContainer(config, settings, layout);
+  const volumes = buildVolumes(config);
+  const record: InjectionRecord = {
+    version: VERSION,
+    layout,
+    initContainers: layout === 'native' ? [INIT_CONTAINER, PROXY_CONTAINER] : [INIT_CONTAINER],
+    containers: layout === 'native' ? [] : [PROXY_CONTAINER],
+    volumes: volumes.map((v) => v.name),
+    annotations: [],
+    proxyImage: settings.proxyImage,
+  };
+  const warnings = [...read.warnings, ...warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)];
+  addContainers(work, init, proxy, settings);
+  addVolumes(work, volumes);
+  addDefaultContainer(work, record);
+  markInjected(work, record);
+
+  return { kind: 'injected', pod: work, patch: diffPods(base, work), warnings };
+}
+
+const NAMED_LISTS = ['initContainers', 'containers', 'volumes'] as const;
+
+/**
+ * JSON Patch from `base` to `result`: fast-json-patch `compare`, except that a container
+ * or volume list whose sequence of names changed is replaced whole. Index-by-index diffs
+ * of an insertion would rewrite every later element in place (the app container "becomes"
+ * the proxy), which is correct but unreadable and grows with the pod.
+ */
+export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
+  const whole: Operation[] = [];
+  const b = { ...base, spec: base.spec === undefined ? undefined : { ...base.spec } };
+  const r = { ...result, spec: result.spec === undefined ? undefined : { ...result.spec } };
+  const namesOf = (list: unknown): string | undefined =>
+    Array.isArray(list) ? JSON.stringify(list.map((x: { name?: unknown }) => x.name)) : undefined;
+  for (const field of NAMED_LISTS) {
+    const before: unknown = b.spec?.[field];
+    const after: unknown = r.spec?.[field];
+    if (namesOf(before) === namesOf(after)) continue;
+    const path = `/spec/${field}`;
+    if (before === undefined) whole.push({ op: 'add', path, value: after });
+    else if (after === undefined) whole.push({ op: 'remove', path });
+    else whole.push({ op: 'replace', path, value: after });
+    if (b.spec !== undefined) delete b.spec[field];
+    if (r.spec !== undefined) delete r.spec[field];
+  }
+  return [...jsonpatch.compare(b, r), ...whole];
+}
+
+function deny(errors: string[]): InjectOutcome {
+  return { kind: 'denied', errors, message: errors.join('; ') };
+}

@@ -1,0 +1,15 @@
+/** Public surface of src/inject: the engine, policy, the annotation table and manifests. */
+export type { InjectContext, InjectDecision, InjectOutcome, InjectReason, SkipReason } from './types.js';
+export { injectPod, initArgs, resolveSettings, HEALTH_PORT_NAME, METRICS_PORT_NAME, type PodSettings } from './engine.js';
+export { shouldInject, matchesSelector, excludedNamespaces, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE } from './policy.js';
+export {
+  ANNOTATIONS,
+  INJECT_KEY,
+  STATUS_ANNOTATION,
+  readAnnotations,
+  type AnnotationField,
+  type AnnotationSpec,
+  type AnnotationValues,
+  type AnyAnnotationSpec,
+} from './annotations.js';
+export { INIT_CONTAINER, PROXY_CONTAINER, parseRecord, type InjectionRecord } from './status.js';

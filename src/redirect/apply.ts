@@ -1,0 +1,304 @@
+/**
+ * Applying and removing siding's rules: the only code that runs iptables.
+ *
+ * Per family, apply runs at most three programs: the save that detects the backend and
+ * shows what siding left before (legacy and nft in auto mode for IPv4; skipped when the
+ * namespace cannot hold such rules), and one `iptables-restore --noflush` with the whole
+ * payload. For IPv6 the third program is reading the namespace's addresses when it is not
+ * siding's own namespace.
+ */
+import type { Family, Ipv6Mode, IptablesMode, LockSettings, RedirectConfig } from './config.js';
+import type { Backend, BackendProbe, Tools } from './backend.js';
+import { BackendError, detectBackend, findTools, firstLine, likelyMissingModules, missingToolsMessage, probeBackend } from './backend.js';
+import type { NamespaceHost } from './host.js';
+import type { Logger } from './log.js';
+import { buildRules } from './rules.js';
+import type { Rule } from './rules.js';
+import { payloadTables, render, renderCleanup, renderRestore } from './render.js';
+import { hasSidingState, sidingState } from './save.js';
+import type { SidingState } from './save.js';
+import { ApplyError } from '../errors/index.js';
+
+export interface RedirectDeps {
+  readonly host: NamespaceHost;
+  readonly log: Logger;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+export interface ApplySettings {
+  readonly iptablesMode: IptablesMode;
+  readonly ipv6: Ipv6Mode;
+  readonly lock: LockSettings;
+}
+
+export interface FamilyApplied {
+  readonly family: Family;
+  readonly backend: Backend;
+  readonly restore: string;
+  readonly payload: string;
+  readonly rules: number;
+}
+
+export interface ApplyReport {
+  readonly backend: Backend;
+  readonly reason: string;
+  readonly families: FamilyApplied[];
+}
+
+type FailureKind = 'lock' | 'permission' | 'table-init' | 'other';
+
+/** What kind of failure an iptables program's stderr describes. */
+export function classifyFailure(stderr: string): FailureKind {
+  if (/xtables lock|Another app is currently holding/i.test(stderr)) return 'lock';
+  if (/Permission denied|Operation not permitted|you must be root/i.test(stderr)) return 'permission';
+  if (
+    /unable to initiali[sz]e table|can't initiali[sz]e|Table does not exist|insmod|generation id|Protocol not supported|Address family not supported|Couldn't load (target|match)|No chain\/target\/match by that name|Failed to initiali[sz]e nft/i.test(
+      stderr,
+    )
+  ) {
+    return 'table-init';
+  }
+  return 'other';
+}
+
+function familyName(f: Family): string {
+  return f === 'ipv4' ? 'IPv4' : 'IPv6';
+}
+
+function failureError(
+  what: string,
+  tools: Tools,
+  args: readonly string[],
+  r: { exitCode: number; stderr: string },
+  dns: boolean,
+  payload?: string,
+): ApplyError {
+  const kind = classifyFailure(r.stderr);
+  const base = `${tools.restore.slice(tools.restore.lastIndexOf('/') + 1)} could not ${what} (exit ${r.exitCode}): ${firstLine(r.stderr)}`;
+  let hint = '';
+  if (kind === 'table-init') {
+    hint = `. The ${dns ? 'nat or raw' : 'nat'} table could not be initialised; likely missing kernel modules: ${likelyMissingModules(tools.backend, tools.family, dns).join(', ')}. Load them on the node (modprobe), try the other backend with --iptables-mode, or use siding's CNI mode`;
+  } else if (kind === 'permission') {
+    hint = '. siding init needs the NET_ADMIN and NET_RAW capabilities in the pod network namespace (or use CNI mode)';
+  } else if (kind === 'lock') {
+    hint = '. Another program held the xtables lock for the whole wait; raise --lock-wait or --lock-retries. With a read-only root file system set XTABLES_LOCKFILE or mount an emptyDir at /run';
+  }
+  return new ApplyError(base + hint, {
+    command: [tools.restore, ...args],
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+    ...(payload === undefined ? {} : { payload }),
+  });
+}
+
+/**
+ * Runs iptables-restore --noflush with a payload, waiting for the xtables lock (`-w`) and
+ * trying again after a pause while it stays held.
+ */
+async function restore(tools: Tools, payload: string, lock: LockSettings, deps: RedirectDeps): Promise<{ exitCode: number; stderr: string; args: string[] }> {
+  const args = ['--noflush', '-w', String(lock.waitSeconds)];
+  for (let attempt = 0; ; attempt++) {
+    const r = await deps.host.run(tools.restore, args, payload);
+    if (r.exitCode === 0 || classifyFailure(r.stderr) !== 'lock' || attempt >= lock.retries) {
+      return { exitCode: r.exitCode, stderr: r.spawnError === undefined ? r.stderr : `${r.spawnError}: ${r.stderr}`, args };
+    }
+    deps.log.warn('the xtables lock is held by another program; trying again', {
+      attempt: attempt + 1,
+      of: lock.retries + 1,
+      delay_ms: lock.retryDelayMs,
+    });
+    await deps.sleep(lock.retryDelayMs);
+  }
+}
+
+/** The table a failure happened in, from iptables-restore's "Error occurred at line: N". */
+function failedTableIndex(payload: string, stderr: string): number | undefined {
+  const m = /Error occurred at line: (\d+)/.exec(stderr) ?? /line (\d+) failed/.exec(stderr);
+  if (m === null) return undefined;
+  const line = Number(m[1]);
+  const tables = payloadTables(payload);
+  let index: number | undefined;
+  tables.forEach((t, i) => {
+    if (t.line <= line) index = i;
+  });
+  return index;
+}
+
+/**
+ * Applies one family's payload; on failure puts back the tables that were committed before
+ * the failing one, so nothing is left half-applied.
+ */
+async function applyFamily(
+  tools: Tools,
+  rules: readonly Rule[],
+  before: SidingState,
+  settings: ApplySettings,
+  dns: boolean,
+  deps: RedirectDeps,
+): Promise<{ ok: true; payload: string } | { ok: false; error: ApplyError; kind: FailureKind }> {
+  const payload = render(rules, before);
+  const r = await restore(tools, payload, settings.lock, deps);
+  if (r.exitCode === 0) return { ok: true, payload };
+  const error = failureError(`apply the ${familyName(tools.family)} rules`, tools, r.args, r, dns, payload);
+  const tables = payloadTables(payload);
+  if (tables.length > 1) {
+    const failed = failedTableIndex(payload, r.stderr) ?? tables.length - 1;
+    for (const { table } of tables.slice(0, failed)) {
+      const back = renderRestore(table, rules, before[table]);
+      const rb = await restore(tools, back, settings.lock, deps);
+      if (rb.exitCode === 0) {
+        deps.log.warn(`put the ${table} table back as it was after the failure`, { family: tools.family });
+      } else {
+        deps.log.warn(`could not put the ${table} table back after the failure`, { family: tools.family, error: firstLine(rb.stderr) });
+      }
+    }
+  }
+  return { ok: false, error, kind: classifyFailure(r.stderr) };
+}
+
+/** Whether the namespace has a global IPv6 address (from /proc/net/if_inet6; scope 00). */
+export function hasGlobalIpv6(ifInet6: string | undefined): boolean {
+  if (ifInet6 === undefined) return false;
+  return ifInet6.split('\n').some((l) => {
+    const cols = l.trim().split(/\s+/);
+    return cols.length >= 6 && cols[3] === '00';
+  });
+}
+
+function backendError(e: unknown): never {
+  if (e instanceof BackendError) throw new ApplyError(e.message, { command: [] });
+  throw e;
+}
+
+function saveFailed(probe: BackendProbe, dns: boolean): ApplyError {
+  const r = probe.saveResult ?? { exitCode: 1, stderr: '' };
+  const kind = classifyFailure(r.stderr);
+  const tool = probe.tools.save.slice(probe.tools.save.lastIndexOf('/') + 1);
+  const hint =
+    kind === 'permission'
+      ? '; siding init needs NET_ADMIN and NET_RAW in the pod network namespace'
+      : `; likely missing kernel modules: ${likelyMissingModules(probe.tools.backend, probe.tools.family, dns).join(', ')}`;
+  return new ApplyError(`${tool} failed (exit ${r.exitCode}): ${firstLine(r.stderr)}${hint}`, {
+    command: [probe.tools.save],
+    exitCode: r.exitCode,
+    stderr: r.stderr,
+  });
+}
+
+/** Decides whether IPv6 rules are needed; throws when they are and cannot be applied. */
+async function ipv6Tools(backend: Backend, mode: Ipv6Mode, deps: RedirectDeps): Promise<Tools | undefined> {
+  if (mode === 'off') return undefined;
+  const tools = findTools(deps.host, backend, 'ipv6');
+  if (mode === 'on') {
+    if (tools === undefined) throw new ApplyError(`--ipv6 on: ${missingToolsMessage(backend, 'ipv6')}`, { command: [] });
+    return tools;
+  }
+  const inUse = hasGlobalIpv6(await deps.host.readProcNet('if_inet6'));
+  if (!inUse) {
+    deps.log.info(
+      tools === undefined
+        ? `IPv6 is not in use in this namespace and ${missingToolsMessage(backend, 'ipv6')}; carrying on with IPv4 only`
+        : 'IPv6 is not in use in this namespace (no global address); IPv4 only',
+    );
+    return undefined;
+  }
+  if (tools === undefined) {
+    throw new ApplyError(`IPv6 is in use in this namespace (a global address exists) but ${missingToolsMessage(backend, 'ipv6')}; install it or pass --ipv6 off`, {
+      command: [],
+    });
+  }
+  return tools;
+}
+
+/** Applies siding's rules to the namespace: IPv4, then IPv6 when needed. */
+export async function applyRedirect(cfg: RedirectConfig, settings: ApplySettings, deps: RedirectDeps): Promise<ApplyReport> {
+  const dns = cfg.dns.enabled;
+  const detection = await detectBackend(deps.host, settings.iptablesMode).catch(backendError);
+  for (const note of detection.notes) deps.log.warn(note);
+  let probe = detection.chosen;
+  let reason = detection.reason;
+  if (!probe.works) throw saveFailed(probe, dns);
+  deps.log.info('chose the iptables backend', { backend: probe.tools.backend, reason });
+
+  const families: FamilyApplied[] = [];
+  const rules4 = buildRules(cfg, 'ipv4');
+  let result = await applyFamily(probe.tools, rules4, sidingState(probe.saved), settings, dns, deps);
+  if (
+    !result.ok &&
+    result.kind === 'table-init' &&
+    settings.iptablesMode === 'auto' &&
+    probe.tools.backend === 'nft' &&
+    !hasSidingState(sidingState(probe.saved)) &&
+    detection.other !== undefined
+  ) {
+    // nft answered but cannot build a nat table (nft_chain_nat missing): legacy may still work.
+    deps.log.warn('iptables-nft could not initialise the nat table; trying iptables-legacy', { error: result.error.message });
+    const legacy = await probeBackend(deps.host, detection.other.tools);
+    if (legacy.works) {
+      probe = legacy;
+      reason = 'iptables-nft could not initialise the nat table';
+      result = await applyFamily(probe.tools, rules4, sidingState(probe.saved), settings, dns, deps);
+    }
+  }
+  if (!result.ok) throw result.error;
+  families.push({ family: 'ipv4', backend: probe.tools.backend, restore: probe.tools.restore, payload: result.payload, rules: rules4.length });
+  deps.log.info('applied the IPv4 rules', { backend: probe.tools.backend, rules: rules4.length });
+
+  const tools6 = await ipv6Tools(probe.tools.backend, settings.ipv6, deps);
+  if (tools6 !== undefined) {
+    const probe6 = await probeBackend(deps.host, tools6);
+    if (!probe6.works) throw saveFailed(probe6, dns);
+    const rules6 = buildRules(cfg, 'ipv6');
+    const result6 = await applyFamily(tools6, rules6, sidingState(probe6.saved), settings, dns, deps);
+    if (!result6.ok) throw result6.error;
+    families.push({ family: 'ipv6', backend: tools6.backend, restore: tools6.restore, payload: result6.payload, rules: rules6.length });
+    deps.log.info('applied the IPv6 rules', { backend: tools6.backend, rules: rules6.length });
+  }
+  return { backend: probe.tools.backend, reason, families };
+}
+
+export interface CleanupReport {
+  /** What was removed, per backend and family (empty when there was nothing of siding's). */
+  readonly removed: { backend: Backend; family: Family; payload: string }[];
+}
+
+/**
+ * Removes everything siding left: in auto mode from every backend that holds siding's
+ * chains or jumps, for IPv4 and (unless --ipv6 off) IPv6. What to remove is read from the
+ * namespace (chain prefix, rule comments), so rules that are not ours are never touched,
+ * whatever flags created ours.
+ */
+export async function cleanupRedirect(settings: ApplySettings, deps: RedirectDeps): Promise<CleanupReport> {
+  const backends: Backend[] = settings.iptablesMode === 'auto' ? ['legacy', 'nft'] : [settings.iptablesMode];
+  const families: Family[] = settings.ipv6 === 'off' ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const removed: CleanupReport['removed'] = [];
+  let anyTools = false;
+  for (const backend of backends) {
+    for (const family of families) {
+      const tools = findTools(deps.host, backend, family);
+      if (tools === undefined) {
+        if (settings.iptablesMode !== 'auto' && family === 'ipv4') {
+          throw new ApplyError(`--iptables-mode ${backend}: ${missingToolsMessage(backend, family)}`, { command: [] });
+        }
+        continue;
+      }
+      anyTools = true;
+      const probe = await probeBackend(deps.host, tools);
+      if (!probe.works) {
+        if (settings.iptablesMode !== 'auto' && family === 'ipv4') throw saveFailed(probe, false);
+        deps.log.info(`${familyName(family)} ${backend} rules cannot be read here; nothing to clean there`, { error: firstLine(probe.saveResult?.stderr) });
+        continue;
+      }
+      const state = sidingState(probe.saved);
+      if (!hasSidingState(state)) continue;
+      const payload = renderCleanup(state);
+      const r = await restore(tools, payload, settings.lock, deps);
+      if (r.exitCode !== 0) throw failureError(`remove siding's ${familyName(family)} rules`, tools, r.args, r, false, payload);
+      removed.push({ backend, family, payload });
+      deps.log.info(`removed siding's ${familyName(family)} rules`, { backend });
+    }
+  }
+  if (!anyTools) throw new ApplyError('no iptables programs found (iptables-nft-save or iptables-legacy-save)', { command: [] });
+  if (removed.length === 0) deps.log.info('no siding rules found; nothing to remove');
+  return { removed };
+}

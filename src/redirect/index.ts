@@ -1,0 +1,22 @@
+/** Public surface of src/redirect (see README.md). */
+export * from './config.js';
+export { parseInitFlags, FLAG_NAMES } from './flags.js';
+export type { RawInitFlags, ParseEnv } from './flags.js';
+export { buildRules, chainsOf, capturesInbound, CHAINS, CHAIN_PREFIX, COMMENT_PREFIX, PURPOSES, TABLES } from './rules.js';
+export type { Rule, Table, Purpose } from './rules.js';
+export { render, renderRule, renderCleanup, renderCleanupForRules, renderRestore } from './render.js';
+export { parseSave, sidingState, normaliseSave, hasRules } from './save.js';
+export type { SavedRuleset, SidingState, SidingTableState } from './save.js';
+export { ExecaRunner, RecordingRunner, CountingRunner, programOf } from './runner.js';
+export type { Command, Runner, RunResult, Responder } from './runner.js';
+export { NamespaceHost, lookPath, readFileOrUndefined } from './host.js';
+export { detectBackend, likelyMissingModules } from './backend.js';
+export type { Backend } from './backend.js';
+export { applyRedirect, cleanupRedirect, classifyFailure, hasGlobalIpv6 } from './apply.js';
+export type { ApplyReport, CleanupReport } from './apply.js';
+export { chooseProbeTarget, capturesOutbound, probeRedirect, validateRedirect } from './validate.js';
+export type { ProbeOutcome, ProbeTarget, Prober } from './validate.js';
+export { runInit, dryRunText } from './init.js';
+export type { InitDeps, InitReport } from './init.js';
+export { createLogger, memoryLogger } from './log.js';
+export type { Logger } from './log.js';

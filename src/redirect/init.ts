@@ -1,0 +1,93 @@
+/**
+ * `runInit`: what `siding init` does once its flags are parsed. Dry run, cleanup, apply,
+ * validation; every dependency (runner, file access, clock, output) is passed in.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Family, InitOptions } from './config.js';
+import { cleanupRedirect, applyRedirect } from './apply.js';
+import type { ApplyReport, CleanupReport } from './apply.js';
+import { NamespaceHost } from './host.js';
+import type { LookPath } from './host.js';
+import type { Logger } from './log.js';
+import { buildRules } from './rules.js';
+import { render, renderCleanupForRules } from './render.js';
+import type { Runner } from './runner.js';
+import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
+import type { Prober } from './validate.js';
+import { InitFlagError } from '../errors/index.js';
+import { FLAG_NAMES } from './flags.js';
+
+export interface InitDeps {
+  readonly runner: Runner;
+  readonly lookPath: LookPath;
+  readonly readFile: (path: string) => string | undefined;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Standard output: the --dry-run payloads. */
+  readonly out: (text: string) => void;
+  readonly log: Logger;
+  /** Validation in the current namespace (default: probeRedirect, in this process). */
+  readonly prober?: Prober;
+}
+
+export interface InitReport {
+  readonly applied?: ApplyReport;
+  readonly cleaned?: CleanupReport;
+  readonly validated: boolean;
+}
+
+function familyName(f: Family): string {
+  return f === 'ipv4' ? 'IPv4' : 'IPv6';
+}
+
+/** What --dry-run prints: each family's payload after a comment line naming its program. */
+export function dryRunText(opts: InitOptions): string {
+  const families: Family[] = opts.ipv6 === 'off' ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const parts: string[] = [];
+  for (const family of families) {
+    const rules = buildRules(opts.redirect, family);
+    const program = family === 'ipv4' ? 'iptables-restore' : 'ip6tables-restore';
+    const when = family === 'ipv6' && opts.ipv6 === 'auto' ? ' (applied only when the namespace has a global IPv6 address)' : '';
+    if (opts.action === 'cleanup') {
+      parts.push(`# siding init --dry-run: ${familyName(family)} cleanup payload for ${program} --noflush${when}\n${renderCleanupForRules(rules)}`);
+    } else {
+      parts.push(`# siding init --dry-run: ${familyName(family)} payload for ${program} --noflush${when}\n${render(rules)}`);
+    }
+  }
+  return parts.join('');
+}
+
+/** probe.js next to this module (probe.ts when running from source under tsx). */
+function probeScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.replace(/init\.(js|ts)$/, 'probe.$1');
+}
+
+/**
+ * Runs `siding init`. Throws InitFlagError (exit 2) before touching anything when the
+ * options cannot work together, ApplyError (exit 1) when iptables fails, ValidationError
+ * (exit 126) when --run-validation finds no redirect.
+ */
+export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
+  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6']) : undefined;
+  if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
+
+  if (opts.dryRun) {
+    deps.out(dryRunText(opts));
+    if (opts.runValidation) deps.log.info('--dry-run: validation skipped');
+    return { validated: false };
+  }
+
+  const host = new NamespaceHost({ runner: deps.runner, lookPath: deps.lookPath, readFile: deps.readFile }, opts.netns);
+  const redirectDeps = { host, log: deps.log, sleep: deps.sleep };
+  const settings = { iptablesMode: opts.iptablesMode, ipv6: opts.ipv6, lock: opts.lock };
+
+  if (opts.action === 'cleanup') {
+    return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
+  }
+  const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
+  if (target !== undefined) {
+    const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
+    await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);
+  }
+  return { ...(applied === undefined ? {} : { applied }), validated: target !== undefined };
+}

@@ -1,0 +1,112 @@
+/**
+ * The only way siding init runs a program: a `Runner` is passed in. `ExecaRunner` runs
+ * programs for real (argument arrays, never a shell); `RecordingRunner` answers from a
+ * script and records every program, for tests and for counting programs per run.
+ */
+
+export interface Command {
+  /** Absolute path or name of the program. */
+  readonly file: string;
+  readonly args: readonly string[];
+  /** Written to the program's stdin. */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface RunResult {
+  /** 127 when the program could not be started (see `spawnError`). */
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Set when the program could not be started at all (ENOENT, EACCES...). */
+  readonly spawnError?: string;
+}
+
+export interface Runner {
+  /** Runs a program to completion. Resolves with its result; rejects only on internal errors. */
+  run(cmd: Command): Promise<RunResult>;
+}
+
+// Longest any single program may run. iptables-restore waits at most --lock-wait (600 s)
+// itself; this only stops a program that hangs for another reason.
+const DEFAULT_TIMEOUT_MS = 660_000;
+
+/** Runs programs with execa. */
+export class ExecaRunner implements Runner {
+  async run(cmd: Command): Promise<RunResult> {
+    const { execa } = await import('execa');
+    const result = await execa(cmd.file, [...cmd.args], {
+      reject: false,
+      stripFinalNewline: false,
+      timeout: cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...(cmd.input === undefined ? { stdin: 'ignore' as const } : { input: cmd.input }),
+    });
+    if (result.exitCode === undefined) {
+      const message = (result as { shortMessage?: string }).shortMessage ?? 'could not start';
+      const code = (result as { code?: string }).code ?? message;
+      return { exitCode: 127, stdout: '', stderr: message, spawnError: code };
+    }
+    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+  }
+}
+
+/** A scripted answer: the first responder whose `when` matches a command answers it. */
+export interface Responder {
+  when: (cmd: Command) => boolean;
+  result: Partial<RunResult> | ((cmd: Command) => Partial<RunResult>);
+  /** Answer at most this many times (default: always). */
+  times?: number;
+}
+
+/**
+ * Records every command and answers from responders (exit 0 with empty output when none
+ * matches). `commands.length` is the number of programs a run executed.
+ */
+export class RecordingRunner implements Runner {
+  readonly commands: Command[] = [];
+  private readonly responders: Responder[];
+
+  constructor(responders: Responder[] = []) {
+    this.responders = responders.map((r) => ({ ...r }));
+  }
+
+  on(when: (cmd: Command) => boolean, result: Responder['result'], times?: number): this {
+    this.responders.push(times === undefined ? { when, result } : { when, result, times });
+    return this;
+  }
+
+  run(cmd: Command): Promise<RunResult> {
+    this.commands.push(cmd);
+    const r = this.responders.find((x) => (x.times === undefined || x.times > 0) && x.when(cmd));
+    if (r === undefined) return Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
+    if (r.times !== undefined) r.times -= 1;
+    const partial = typeof r.result === 'function' ? r.result(cmd) : r.result;
+    return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', ...partial });
+  }
+
+  /** Each recorded command as one line: `file arg arg`. */
+  lines(): string[] {
+    return this.commands.map((c) => [c.file, ...c.args].join(' '));
+  }
+}
+
+/** A runner that delegates to another and records what it ran (to count programs for real). */
+export class CountingRunner implements Runner {
+  readonly commands: Command[] = [];
+  constructor(private readonly inner: Runner) {}
+  run(cmd: Command): Promise<RunResult> {
+    this.commands.push(cmd);
+    return this.inner.run(cmd);
+  }
+}
+
+/** The program name of a command, ignoring an `nsenter`/`ip netns exec` wrapper. */
+export function programOf(cmd: Command): string {
+  const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
+  if (base(cmd.file) === 'nsenter') {
+    const i = cmd.args.indexOf('--');
+    return base(cmd.args[i + 1] ?? '');
+  }
+  if (base(cmd.file) === 'ip' && cmd.args[0] === 'netns' && cmd.args[1] === 'exec') return base(cmd.args[3] ?? '');
+  return base(cmd.file);
+}

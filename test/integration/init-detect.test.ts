@@ -1,0 +1,191 @@
+/**
+ * Backend detection, --netns, --ipv6, --run-validation, the xtables lock, and the number of
+ * programs a run executes; with real iptables in namespaces the tests create.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, initPrerequisite, Lab, PEER4, run, SEED } from './init-lib.js';
+import { skipUnless } from '../helpers/prereq.js';
+import { CountingRunner, ExecaRunner, programOf } from '../../src/redirect/runner.js';
+
+const prereq = initPrerequisite();
+const FOREIGN = '*nat\n-A OUTPUT -p tcp --dport 5555 -m comment --comment foreign -j RETURN\nCOMMIT\n';
+
+describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await Lab.create('detect');
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('uses iptables-legacy when legacy already holds rules in the namespace', async () => {
+    await lab.restore('legacy', 'ipv4', FOREIGN);
+    const r = await lab.sidingOk(SEED);
+    assert.match(r.stderr, /backend=legacy reason=iptables-legacy already holds rules/);
+    assert.match(await lab.save('legacy'), /SIDING_OUTPUT/);
+    assert.doesNotMatch(await lab.save('nft'), /SIDING_/);
+    assert.equal(await lab.app(PEER4, 9000), 'outbound');
+  });
+
+  it('obeys --iptables-mode over detection', async () => {
+    const r = await lab.sidingOk([...SEED, '--iptables-mode', 'nft']);
+    assert.match(r.stderr, /backend=nft reason=--iptables-mode nft/);
+    assert.match(await lab.save('nft'), /SIDING_OUTPUT/);
+  });
+
+  it("removes siding's rules from both backends with --cleanup in auto mode, and only those", async () => {
+    await lab.sidingOk(['init', '--cleanup']);
+    assert.doesNotMatch(await lab.save('legacy'), /SIDING_|siding\//);
+    assert.doesNotMatch(await lab.save('nft'), /SIDING_|siding\//);
+    assert.match(await lab.save('legacy'), /--comment foreign/);
+  });
+});
+
+describe('--ipv6 and the number of programs run', skipUnless(prereq), () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await Lab.create('ipv6', { ipv6: true });
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('applies both families with at most three programs per IP family', async () => {
+    const counting = new CountingRunner(new ExecaRunner());
+    await lab.sidingOk(SEED, { runner: counting });
+    const programs = counting.commands.map(programOf);
+    const v6 = programs.filter((p) => p.startsWith('ip6tables') || p === 'cat');
+    const v4 = programs.filter((p) => !v6.includes(p));
+    assert.ok(v4.length <= 3, `IPv4 ran ${v4.join(', ')}`);
+    assert.ok(v6.length <= 3, `IPv6 ran ${v6.join(', ')}`);
+    assert.ok(v4.includes('iptables-nft-restore') && v6.includes('ip6tables-nft-restore'), programs.join(', '));
+    assert.match(await lab.save('nft', 'ipv6'), /SIDING_OUTPUT/);
+  });
+
+  it('leaves ip6tables alone with --ipv6 off', async () => {
+    await lab.sidingOk(['init', '--cleanup']);
+    await lab.sidingOk([...SEED, '--ipv6', 'off']);
+    assert.match(await lab.save('nft', 'ipv4'), /SIDING_OUTPUT/);
+    assert.doesNotMatch(await lab.save('nft', 'ipv6'), /SIDING_/);
+  });
+
+  it('programs another namespace with --netns from the CLI process', async () => {
+    await lab.sidingOk(['init', '--cleanup']);
+    const r = await run(process.execPath, [CLI, ...SEED, '--netns', `/run/netns/${lab.pod}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await lab.app(PEER4, 9000), 'outbound');
+    assert.equal(await lab.app('fd00:5d::2', 9000), 'outbound');
+  });
+});
+
+describe('--run-validation', skipUnless(prereq), () => {
+  let lab: Lab;
+  // The lab's stub already listens on 15001; validation needs the proxy port free, as it is
+  // in an init container, so these runs use -p 15101.
+  const FLAGS = [...SEED, '-p', '15101', '--run-validation', '--probe-timeout', '1s'];
+  before(async () => {
+    lab = await Lab.create('valid');
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('passes after applying the rules', async () => {
+    const r = await lab.cli(FLAGS);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /validation passed/);
+  });
+
+  it('passes alone against rules that are already there, also through --netns', async () => {
+    const inside = await lab.cli([...FLAGS, '--skip-rule-apply']);
+    assert.equal(inside.code, 0, inside.stderr);
+    const outside = await run(process.execPath, [CLI, ...FLAGS, '--skip-rule-apply', '--netns', `/run/netns/${lab.pod}`]);
+    assert.equal(outside.code, 0, outside.stderr);
+    assert.match(outside.stderr, /validation passed/);
+  });
+
+  it('exits 126 saying what did not happen when the rules are missing', async () => {
+    await lab.sidingOk(['init', '--cleanup']);
+    const r = await lab.cli([...FLAGS, '--skip-rule-apply']);
+    assert.equal(r.code, 126, r.stderr);
+    assert.match(r.stderr, /validation failed: a TCP connection to 192\.0\.2\.1:15002 should have been redirected to port 15101, but the connection was not redirected/);
+    const outside = await run(process.execPath, [CLI, ...FLAGS, '--skip-rule-apply', '--netns', `/run/netns/${lab.pod}`]);
+    assert.equal(outside.code, 126, outside.stderr);
+  });
+});
+
+describe('the xtables lock', skipUnless(prereq), () => {
+  let lab: Lab;
+  let dir: string;
+  let lockfile: string;
+  before(async () => {
+    lab = await Lab.create('lock');
+    // A private lock file (XTABLES_LOCKFILE) so holding it never delays anyone else.
+    dir = mkdtempSync(join(tmpdir(), 'sdt-lock-'));
+    lockfile = join(dir, 'xtables.lock');
+  });
+  after(async () => {
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Holds the lock the way iptables takes it (flock(2), exclusive) in one python3 process,
+   * so killing that process releases it. Resolves once the lock is held.
+   */
+  async function holdLock(): Promise<() => Promise<void>> {
+    const script = 'import fcntl, sys, time\nf = open(sys.argv[1], "a")\nfcntl.flock(f, fcntl.LOCK_EX)\nprint("held", flush=True)\ntime.sleep(60)\n';
+    const holder = spawn('python3', ['-c', script, lockfile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.setEncoding('utf8').on('data', (d: string) => {
+        if (d.includes('held')) resolve();
+      });
+      holder.once('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
+    });
+    return async () => {
+      if (holder.exitCode !== null || holder.signalCode !== null) return;
+      const exited = new Promise((res) => holder.once('exit', res));
+      holder.kill('SIGKILL');
+      await exited;
+    };
+  }
+
+  it('waits while another program holds the lock and succeeds once it is released', async () => {
+    const release = await holdLock();
+    const args = ['netns', 'exec', lab.pod, process.execPath, CLI, ...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '20', '--lock-retry-delay', '100'];
+    const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XTABLES_LOCKFILE: lockfile } });
+    let stderr = '';
+    // Release the lock only once siding has found it held and said it will try again.
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (stderr.includes('trying again')) void release();
+      });
+      child.once('close', resolve);
+    });
+    await release();
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /the xtables lock is held by another program; trying again/);
+    assert.equal(await lab.app(PEER4, 9000), 'outbound');
+  });
+
+  it('fails with a clear message when the lock stays held', async () => {
+    const release = await holdLock();
+    try {
+      const r = await lab.cli([...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '1', '--lock-retry-delay', '0'], {
+        XTABLES_LOCKFILE: lockfile,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /xtables lock/);
+      assert.match(r.stderr, /--lock-wait/);
+    } finally {
+      await release();
+    }
+  });
+});

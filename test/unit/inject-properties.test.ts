@@ -1,0 +1,161 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import fc from 'fast-check';
+import jsonpatch from 'fast-json-patch';
+import { DEFAULT_CONFIG } from '../../src/config/index.js';
+import { isPortName } from '../../src/config/values.js';
+import { injectPod, type InjectOutcome } from '../../src/inject/index.js';
+
+const NUM_RUNS = 300;
+
+const dnsName = fc
+  .stringMatching(/^[a-z][a-z0-9-]{0,12}[a-z0-9]$/)
+  .filter((s) => !s.startsWith('siding-') && !s.includes('--'));
+const portName = fc
+  .stringMatching(/^[a-z][a-z0-9-]{0,13}[a-z0-9]$/)
+  .filter((s) => isPortName(s) && s !== 'http-envoy-prom' && s !== 'siding-health');
+const appId = fc.integer({ min: 0, max: 65535 }).filter((n) => n !== 1337);
+const image = fc.constantFrom('nginx:1.27', 'busybox', 'registry.example.com/team/app:v1.2.3', 'ghcr.io/org/tool@sha256:' + 'b'.repeat(64));
+
+const ports = fc
+  .uniqueArray(fc.record({ name: portName, containerPort: fc.integer({ min: 1, max: 65535 }) }), {
+    maxLength: 3,
+    selector: (p) => p.name,
+  })
+  .map((list) => list.map((p) => ({ ...p, protocol: 'TCP' })));
+
+function container(name: string): fc.Arbitrary<V1Container> {
+  return fc.record(
+    {
+      name: fc.constant(name),
+      image,
+      ports,
+      args: fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 }),
+      securityContext: fc.record({ runAsUser: appId, runAsGroup: appId }, { requiredKeys: [] }),
+    },
+    { requiredKeys: ['name', 'image'] },
+  );
+}
+
+const portList = fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 4 }).map((l) => l.join(','));
+const cidrList = fc
+  .array(fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })), { maxLength: 3 })
+  .map((l) => l.map(([ip, p]) => `${ip}/${p}`).join(','));
+
+const annotations = fc.record(
+  {
+    'traffic.siding.io/excludeOutboundPorts': portList,
+    'traffic.sidecar.istio.io/excludeInboundPorts': portList,
+    'traffic.siding.io/includeOutboundPorts': portList,
+    'traffic.siding.io/includeInboundPorts': fc.oneof(fc.constant('*'), portList),
+    'traffic.siding.io/excludeOutboundIPRanges': cidrList,
+    'traffic.siding.io/includeOutboundIPRanges': fc.oneof(fc.constant('*'), cidrList),
+    'traffic.siding.io/excludeInterfaces': fc.constantFrom('', 'eth1', 'eth1,net1'),
+    'siding.io/nativeSidecar': fc.constantFrom('true', 'false'),
+    'siding.io/holdApplicationUntilProxyStarts': fc.constantFrom('true', 'false'),
+    'siding.io/proxyCPU': fc.constantFrom('10m', '100m', '500m'),
+    'sidecar.istio.io/proxyMemory': fc.constantFrom('64Mi', '128Mi'),
+    'siding.io/proxyImage': image,
+    'siding.io/inject': fc.constant('true'),
+    'example.com/note': fc.string({ maxLength: 20 }),
+  },
+  { requiredKeys: [] },
+);
+
+const labels = fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), fc.stringMatching(/^[a-z0-9]{0,8}$/), { maxKeys: 3 });
+
+/** Pods the API server would accept and siding should inject. */
+const validPod: fc.Arbitrary<V1Pod> = fc
+  .record({
+    names: fc.uniqueArray(dnsName, { minLength: 1, maxLength: 6 }),
+    split: fc.nat(),
+    volumes: fc.uniqueArray(dnsName, { maxLength: 3 }),
+    name: fc.option(dnsName, { nil: undefined }),
+    labels,
+    annotations,
+    restartPolicy: fc.constantFrom(undefined, 'Always', 'OnFailure', 'Never'),
+    managedFields: fc.boolean(),
+    podUser: fc.option(appId, { nil: undefined }),
+  })
+  .chain((r) => {
+    const nApps = 1 + (r.split % r.names.length);
+    const apps = r.names.slice(0, nApps);
+    const inits = r.names.slice(nApps);
+    return fc.record({
+      containers: fc.tuple(...apps.map(container)),
+      initContainers: inits.length === 0 ? fc.constant(undefined) : fc.tuple(...inits.map(container)),
+    }).map(({ containers, initContainers }): V1Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        ...(r.name === undefined ? { generateName: 'gen-' } : { name: r.name }),
+        labels: r.labels,
+        annotations: r.annotations,
+        ...(r.managedFields ? { managedFields: [{ manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': {} } }] } : {}),
+      },
+      spec: {
+        containers,
+        ...(initContainers === undefined ? {} : { initContainers }),
+        ...(r.volumes.length > 0 ? { volumes: r.volumes.map((name) => ({ name, emptyDir: {} })) } : {}),
+        ...(r.restartPolicy === undefined ? {} : { restartPolicy: r.restartPolicy }),
+        ...(r.podUser === undefined ? {} : { securityContext: { runAsUser: r.podUser } }),
+      },
+    }));
+  });
+
+function injectedOf(o: InjectOutcome): Extract<InjectOutcome, { kind: 'injected' }> {
+  if (o.kind !== 'injected') assert.fail(`expected injected, got ${JSON.stringify(o)}`);
+  return o;
+}
+
+test('any valid generated pod injects to a pod with unique container names and valid port names', () => {
+  fc.assert(
+    fc.property(validPod, (pod) => {
+      const out = injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG)).pod;
+      const all = [...(out.spec?.initContainers ?? []), ...(out.spec?.containers ?? [])];
+      const names = all.map((c) => c.name);
+      assert.equal(new Set(names).size, names.length, `duplicate container names: ${names.join(',')}`);
+      assert.equal(names.filter((n) => n === 'siding-proxy').length, 1);
+      assert.equal(names.filter((n) => n === 'siding-init').length, 1);
+      for (const c of all) {
+        const portNames = (c.ports ?? []).flatMap((p) => (p.name === undefined ? [] : [p.name]));
+        for (const n of portNames) assert.ok(isPortName(n), `invalid port name ${n}`);
+        assert.equal(new Set(portNames).size, portNames.length, `duplicate port names in ${c.name}`);
+      }
+      const volumes = (out.spec?.volumes ?? []).map((v) => v.name);
+      assert.equal(new Set(volumes).size, volumes.length, 'duplicate volume names');
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test('injecting an injected pod gives the same pod and an empty patch', () => {
+  fc.assert(
+    fc.property(validPod, (pod) => {
+      const once = injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG));
+      const twice = injectedOf(injectPod(once.pod, { namespace: 'default' }, DEFAULT_CONFIG));
+      assert.deepEqual(twice.patch, []);
+      assert.deepEqual(twice.pod, once.pod);
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test('the patch applied to the input pod gives the injected pod and leaves managedFields and app containers alone', () => {
+  fc.assert(
+    fc.property(validPod, (pod) => {
+      const out = injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG));
+      assert.ok(out.patch.every((op) => !op.path.startsWith('/metadata/managedFields')));
+      // fast-check builds null-prototype objects; compare plain JSON like the API server sends.
+      const plain = JSON.parse(JSON.stringify(pod)) as V1Pod;
+      const applied = jsonpatch.applyPatch(plain, structuredClone(out.patch)).newDocument;
+      assert.deepEqual(applied.metadata?.managedFields, (JSON.parse(JSON.stringify(pod)) as V1Pod).metadata?.managedFields);
+      if (applied.metadata) delete applied.metadata.managedFields;
+      assert.deepEqual(applied, out.pod);
+      const apps = out.pod.spec?.containers.filter((c) => c.name !== 'siding-proxy');
+      assert.deepEqual(apps, JSON.parse(JSON.stringify(pod.spec?.containers)));
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
