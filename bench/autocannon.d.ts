@@ -2,7 +2,7 @@
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events';
 
-  interface Options {
+  export interface Options {
     url: string;
     connections?: number;
     pipelining?: number;
@@ -14,7 +14,7 @@ declare module 'autocannon' {
     servername?: string;
   }
 
-  interface Result {
+  export interface Result {
     duration: number;
     errors: number;
     timeouts: number;
@@ -26,7 +26,7 @@ declare module 'autocannon' {
     statusCodeStats: Record<string, { count: number }>;
   }
 
-  interface Instance extends EventEmitter {
+  export interface Instance extends EventEmitter {
     on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
     on(event: 'reqError', listener: (error: Error) => void): this;
     on(event: 'done', listener: (result: Result) => void): this;

@@ -88,7 +88,7 @@ function managedEntry(manager: string, names: readonly string[]): NonNullable<No
     manager,
     operation: 'Update',
     apiVersion: 'v1',
-    time: '2025-01-01T00:00:00Z',
+    time: new Date('2025-01-01T00:00:00Z'),
     fieldsType: 'FieldsV1',
     fieldsV1: { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:containers': containers } },
   };

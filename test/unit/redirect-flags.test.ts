@@ -1,0 +1,284 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Command, CommanderError } from 'commander';
+import { parseInitFlags } from '../../src/redirect/flags.js';
+import type { RawInitFlags } from '../../src/redirect/flags.js';
+import type { InitOptions } from '../../src/redirect/config.js';
+import { InitFlagError } from '../../src/errors/index.js';
+import { registerInit } from '../../src/cli/init.js';
+import { RecordingRunner } from '../../src/redirect/runner.js';
+
+const env = { exists: (p: string) => p === '/var/run/netns/pod' };
+const parse = (raw: RawInitFlags): InitOptions => parseInitFlags(raw, env);
+
+function rejects(raw: RawInitFlags, flag: string, value: string, reason?: RegExp): void {
+  assert.throws(
+    () => parse(raw),
+    (e: unknown) => {
+      assert.ok(e instanceof InitFlagError, String(e));
+      assert.equal(e.flag, flag);
+      assert.equal(e.value, value);
+      assert.ok(e.message.includes(`'${value}'`) && e.message.includes(flag), e.message);
+      if (reason !== undefined) assert.match(e.message, reason);
+      return true;
+    },
+  );
+}
+
+/** Parses a command line through the real commander command, without running anything. */
+async function parseArgv(argv: string[]): Promise<{ options?: InitOptions; error?: unknown; runner: RecordingRunner }> {
+  const runner = new RecordingRunner();
+  const program = new Command('siding').exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  let options: InitOptions | undefined;
+  registerInit(program, {
+    runner,
+    out: () => undefined,
+    err: () => undefined,
+    exists: env.exists,
+    lookPath: () => undefined,
+  });
+  // Capture the parsed options by intercepting the dry run: every argv gets --dry-run.
+  const cmd = program.commands.find((c) => c.name() === 'init');
+  cmd?.exitOverride();
+  cmd?.hook('preAction', (c) => {
+    options = parse(c.opts<RawInitFlags>());
+  });
+  try {
+    await program.parseAsync(['init', ...argv, '--dry-run'], { from: 'user' });
+    return options === undefined ? { runner } : { options, runner };
+  } catch (error) {
+    return { error, runner };
+  }
+}
+
+describe('siding init flag parsing', () => {
+  it('gives istio-iptables defaults when no flag is given', () => {
+    const o = parse({});
+    assert.equal(o.redirect.proxyPort, 15001);
+    assert.equal(o.redirect.inboundPort, 15006);
+    assert.equal(o.redirect.tunnelPort, 15008);
+    assert.deepEqual(o.redirect.proxyUids, [1337]);
+    assert.deepEqual(o.redirect.proxyGids, [1337]);
+    assert.deepEqual(o.redirect.outboundInclude, { kind: 'list', cidrs: [] });
+    assert.deepEqual(o.redirect.inboundInclude, { kind: 'list', ports: [] });
+    assert.deepEqual(o.redirect.dns, { enabled: false });
+    assert.equal(o.iptablesMode, 'auto');
+    assert.equal(o.ipv6, 'auto');
+    assert.equal(o.action, 'apply');
+    assert.equal(o.validation.timeoutMs, 5000);
+    assert.equal(o.validation.probePort, 15002);
+  });
+
+  it("parses the seed's exact command line through commander", async () => {
+    const { options, error } = await parseArgv(['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
+    assert.equal(error, undefined);
+    assert.ok(options !== undefined);
+    assert.deepEqual(options.redirect.outboundInclude, { kind: 'all' });
+    assert.deepEqual(options.redirect.outboundExclude, []);
+    assert.deepEqual(options.redirect.inboundInclude, { kind: 'all' });
+    assert.deepEqual(options.redirect.inboundExcludePorts, [
+      { from: 15090, to: 15090 },
+      { from: 15021, to: 15021 },
+      { from: 15020, to: 15020 },
+    ]);
+  });
+
+  it('accepts the istio-iptables long flag names', async () => {
+    const { options } = await parseArgv([
+      '--envoy-port', '15001', '--inbound-capture-port', '15006', '--proxy-uid', '1337', '--proxy-gid', '1338',
+      '--istio-inbound-interception-mode', 'REDIRECT', '--istio-service-cidr', '*', '--istio-service-exclude-cidr', '10.0.0.0/8',
+      '--istio-inbound-ports', '*', '--istio-local-exclude-ports', '15020', '--istio-local-outbound-ports-exclude', '3306',
+      '--istio-outbound-ports', '443', '--istio-exclude-interfaces', 'eth1', '--kube-virt-interfaces', 'net1', '--redirect-dns',
+    ]);
+    assert.ok(options !== undefined);
+    assert.deepEqual(options.redirect.proxyGids, [1338]);
+    assert.deepEqual(options.redirect.outboundIncludePorts, [{ from: 443, to: 443 }]);
+    assert.deepEqual(options.redirect.excludeInterfaces, ['eth1']);
+    assert.deepEqual(options.redirect.virtualInterfaces, ['net1']);
+    assert.equal(options.redirect.dns.enabled, true);
+  });
+
+  it('treats --cleanup-only as --cleanup', () => {
+    assert.equal(parse({ cleanupOnly: true }).action, 'cleanup');
+    assert.equal(parse({ cleanup: true }).action, 'cleanup');
+  });
+
+  it('makes an unknown flag a commander usage error, which the CLI maps to exit 2', async () => {
+    const { error, runner } = await parseArgv(['--no-such-flag']);
+    assert.ok(error instanceof CommanderError);
+    assert.notEqual(error.exitCode, 0);
+    assert.equal(runner.commands.length, 0);
+  });
+
+  it('rejects a bad value before any program runs, where a good one would run programs', async () => {
+    const attempt = async (argv: string[]): Promise<{ error: unknown; runner: RecordingRunner }> => {
+      const runner = new RecordingRunner();
+      const program = new Command('siding').exitOverride();
+      registerInit(program, { runner, out: () => undefined, err: () => undefined, exists: () => true, lookPath: (n) => `/usr/sbin/${n}`, readFile: () => undefined });
+      program.commands.forEach((c) => c.exitOverride());
+      try {
+        await program.parseAsync(['init', ...argv], { from: 'user' });
+        return { error: undefined, runner };
+      } catch (error) {
+        return { error, runner };
+      }
+    };
+    const bad = await attempt(['-i', '*', '-p', '0']);
+    assert.ok(bad.error instanceof InitFlagError);
+    assert.equal(bad.runner.commands.length, 0);
+    const good = await attempt(['-i', '*', '-p', '15001']);
+    assert.equal(good.error, undefined);
+    assert.ok(good.runner.commands.length > 0);
+  });
+
+  it('rejects a port of 0, above 65535, or that is not a number', () => {
+    rejects({ envoyPort: '0' }, '-p/--envoy-port', '0');
+    rejects({ envoyPort: '65536' }, '-p/--envoy-port', '65536');
+    rejects({ inboundCapturePort: '15006x' }, '-z/--inbound-capture-port', '15006x');
+    rejects({ dnsPort: '-1' }, '--dns-port', '-1');
+    rejects({ inboundTunnelPort: '' }, '--inbound-tunnel-port', '');
+  });
+
+  it('accepts port ranges with a dash or a colon', () => {
+    assert.deepEqual(parse({ istioLocalOutboundPortsExclude: '8000-8100,9000:9001,53' }).redirect.outboundExcludePorts, [
+      { from: 8000, to: 8100 },
+      { from: 9000, to: 9001 },
+      { from: 53, to: 53 },
+    ]);
+  });
+
+  it('rejects a port range whose upper bound is below the lower bound', () => {
+    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /upper bound is below the lower bound/);
+  });
+
+  it('rejects a port list with an empty item or a trailing comma', () => {
+    rejects({ istioLocalExcludePorts: '15020,,15021' }, '-d/--istio-local-exclude-ports', '15020,,15021', /empty item/);
+    rejects({ istioOutboundPorts: '443,' }, '-q/--istio-outbound-ports', '443,', /empty item/);
+  });
+
+  it("accepts '*' for all inbound ports but not in the exclude list", () => {
+    assert.deepEqual(parse({ istioInboundPorts: '*' }).redirect.inboundInclude, { kind: 'all' });
+    rejects({ istioLocalExcludePorts: '*' }, '-d/--istio-local-exclude-ports', '*');
+  });
+
+  it('removes duplicate ports, CIDRs and IDs but keeps the first order', () => {
+    const o = parse({ istioLocalExcludePorts: '2,1,2', istioServiceExcludeCidr: '10.0.0.0/8,10.1.0.0/8', proxyUid: '5,5,4' });
+    assert.deepEqual(o.redirect.inboundExcludePorts.map((p) => p.from), [2, 1]);
+    assert.deepEqual(o.redirect.outboundExclude, [{ family: 'ipv4', address: '10.0.0.0', prefix: 8 }]);
+    assert.deepEqual(o.redirect.proxyUids, [5, 4]);
+  });
+
+  it('clears host bits of CIDRs and makes a bare address a /32 or /128', () => {
+    const o = parse({ istioServiceCidr: '10.1.2.3/8,192.168.1.1,FD00:0:0::1/64,2001:db8::1' });
+    assert.deepEqual(o.redirect.outboundInclude, {
+      kind: 'list',
+      cidrs: [
+        { family: 'ipv4', address: '10.0.0.0', prefix: 8 },
+        { family: 'ipv4', address: '192.168.1.1', prefix: 32 },
+        { family: 'ipv6', address: 'fd00::', prefix: 64 },
+        { family: 'ipv6', address: '2001:db8::1', prefix: 128 },
+      ],
+    });
+  });
+
+  it('rejects malformed addresses and prefixes', () => {
+    rejects({ istioServiceExcludeCidr: '10.0.0.0/33' }, '-x/--istio-service-exclude-cidr', '10.0.0.0/33', /prefix length/);
+    rejects({ istioServiceExcludeCidr: 'fd00::/129' }, '-x/--istio-service-exclude-cidr', 'fd00::/129', /prefix length/);
+    rejects({ istioServiceCidr: '10.0.0' }, '-i/--istio-service-cidr', '10.0.0');
+    rejects({ istioServiceCidr: '010.0.0.1' }, '-i/--istio-service-cidr', '010.0.0.1');
+    rejects({ istioServiceCidr: '256.0.0.1/8' }, '-i/--istio-service-cidr', '256.0.0.1/8');
+    rejects({ istioServiceCidr: 'fe80::1%eth0' }, '-i/--istio-service-cidr', 'fe80::1%eth0');
+    rejects({ istioServiceCidr: '::ffff:10.0.0.1' }, '-i/--istio-service-cidr', '::ffff:10.0.0.1', /IPv4-mapped/);
+    rejects({ istioServiceCidr: '10.0.0.0/8 ; rm -rf /' }, '-i/--istio-service-cidr', '10.0.0.0/8 ; rm -rf /');
+    rejects({ istioServiceCidr: '10.0.0.0/-1' }, '-i/--istio-service-cidr', '10.0.0.0/-1');
+  });
+
+  it('rejects UIDs and GIDs that are not numbers in range, and an empty UID list', () => {
+    rejects({ proxyUid: 'istio' }, '-u/--proxy-uid', 'istio');
+    rejects({ proxyUid: '4294967295' }, '-u/--proxy-uid', '4294967295');
+    rejects({ proxyGid: '-5' }, '-g/--proxy-gid', '-5');
+    rejects({ proxyUid: '' }, '-u/--proxy-uid', '', /at least one/);
+  });
+
+  it('defaults the GIDs to the UIDs', () => {
+    assert.deepEqual(parse({ proxyUid: '1337,1338' }).redirect.proxyGids, [1337, 1338]);
+  });
+
+  it('rejects interface names that are too long or contain other characters', () => {
+    rejects({ istioExcludeInterfaces: 'abcdefghijklmnop' }, '-c/--istio-exclude-interfaces', 'abcdefghijklmnop');
+    rejects({ kubeVirtInterfaces: 'eth0 -j ACCEPT' }, '-k/--kube-virt-interfaces', 'eth0 -j ACCEPT');
+    rejects({ kubeVirtInterfaces: '..' }, '-k/--kube-virt-interfaces', '..');
+    rejects({ kubeVirtInterfaces: '-eth0' }, '-k/--kube-virt-interfaces', '-eth0');
+    assert.deepEqual(parse({ istioExcludeInterfaces: 'eth0,veth+,net1.100' }).redirect.excludeInterfaces, ['eth0', 'veth+', 'net1.100']);
+  });
+
+  it('rejects TPROXY as not implemented and any other mode as invalid', () => {
+    rejects({ istioInboundInterceptionMode: 'TPROXY' }, '-m/--istio-inbound-interception-mode', 'TPROXY', /not implemented/);
+    rejects({ istioInboundInterceptionMode: 'redirect' }, '-m/--istio-inbound-interception-mode', 'redirect', /REDIRECT, TPROXY/);
+  });
+
+  it('rejects unknown --iptables-mode, --ipv6 and --log-format values', () => {
+    rejects({ iptablesMode: 'iptables' }, '--iptables-mode', 'iptables', /auto, legacy, nft/);
+    rejects({ ipv6: 'yes' }, '--ipv6', 'yes', /auto, on, off/);
+    rejects({ logFormat: 'xml' }, '--log-format', 'xml', /text, json/);
+  });
+
+  it('requires --netns to be an absolute path that exists', () => {
+    assert.equal(parse({ netns: '/var/run/netns/pod' }).netns, '/var/run/netns/pod');
+    rejects({ netns: 'pod' }, '--netns', 'pod', /absolute path/);
+    rejects({ netns: '/var/run/netns/other' }, '--netns', '/var/run/netns/other', /no such file/);
+  });
+
+  it('parses probe timeouts as durations within bounds', () => {
+    assert.equal(parse({ probeTimeout: '500ms' }).validation.timeoutMs, 500);
+    assert.equal(parse({ probeTimeout: '2s' }).validation.timeoutMs, 2000);
+    assert.equal(parse({ probeTimeout: '3' }).validation.timeoutMs, 3000);
+    rejects({ probeTimeout: '10ms' }, '--probe-timeout', '10ms', /between/);
+    rejects({ probeTimeout: '1h' }, '--probe-timeout', '1h');
+  });
+
+  it('bounds the lock settings', () => {
+    const o = parse({ lockWait: '3', lockRetries: '0', lockRetryDelay: '250' });
+    assert.deepEqual(o.lock, { waitSeconds: 3, retries: 0, retryDelayMs: 250 });
+    rejects({ lockWait: '0' }, '--lock-wait', '0');
+    rejects({ lockRetries: '21' }, '--lock-retries', '21');
+    rejects({ lockRetryDelay: '1.5' }, '--lock-retry-delay', '1.5');
+  });
+
+  it('refuses --run-validation together with --cleanup', () => {
+    rejects({ runValidation: true, cleanup: true }, '--run-validation', 'true', /--cleanup/);
+  });
+
+  it('never lets a list value through unvalidated (property)', () => {
+    // Any accepted value renders to characters iptables-restore reads as plain words.
+    const safe = /^[0-9A-Za-z.:/_+-]*$/;
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (s) => {
+        for (const key of ['istioServiceCidr', 'istioLocalExcludePorts', 'istioExcludeInterfaces', 'proxyUid'] as const) {
+          let o: InitOptions;
+          try {
+            o = parse({ [key]: s });
+          } catch (e) {
+            assert.ok(e instanceof InitFlagError);
+            continue;
+          }
+          const words = JSON.stringify(o.redirect).match(/"[^"]*"/g) ?? [];
+          for (const w of words) assert.match(w.slice(1, -1), safe);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('round-trips any valid port list (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 0, max: 100 })), { minLength: 1, maxLength: 20 }), (items) => {
+        const text = items.map(([p, n]) => (n === 0 ? String(p) : `${p}-${Math.min(65535, p + n)}`)).join(',');
+        const ports = parse({ istioLocalOutboundPortsExclude: text }).redirect.outboundExcludePorts;
+        for (const r of ports) assert.ok(r.from >= 1 && r.to <= 65535 && r.from <= r.to);
+        assert.ok(ports.length <= items.length);
+      }),
+    );
+  });
+});
