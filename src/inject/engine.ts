@@ -40,6 +40,8 @@ import type { InjectContext, InjectOutcome } from './types.js';
 /** Port names on siding-proxy: valid IANA service names (at most 15 characters, a letter). */
 export const METRICS_PORT_NAME = 'http-envoy-prom';
 export const HEALTH_PORT_NAME = 'siding-health';
+/** Istio's record of its own injection; a pod carrying it already has a proxy. */
+export const ISTIO_STATUS_ANNOTATION = 'sidecar.istio.io/status';
 /** Where the init container's xtables lock lives (its root filesystem is read-only). */
 export const XTABLES_LOCK_DIR = '/run/xtables';
 
@@ -266,6 +268,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function shapeProblems(pod: unknown): string[] {
   if (!isObject(pod)) return ['the pod is not an object'];
   if (pod.metadata !== undefined && !isObject(pod.metadata)) return ['metadata is not an object'];
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = isObject(pod.metadata) ? pod.metadata[field] : undefined;
+    if (map !== undefined && map !== null && !isObject(map)) return [`metadata.${field} is not a map`];
+  }
   const spec = pod.spec;
   if (!isObject(spec)) return ['the pod has no spec'];
   const out: string[] = [];
@@ -277,7 +283,17 @@ function shapeProblems(pod: unknown): string[] {
       continue;
     }
     list.forEach((c, i) => {
-      if (!isObject(c) || typeof c.name !== 'string') out.push(`spec.${field}[${i}] has no name`);
+      if (!isObject(c) || typeof c.name !== 'string') {
+        out.push(`spec.${field}[${i}] has no name`);
+        return;
+      }
+      for (const key of ['ports', 'env', 'volumeMounts'] as const) {
+        const v = c[key];
+        if (v !== undefined && (!Array.isArray(v) || !v.every(isObject))) out.push(`spec.${field}[${i}].${key} must be a list of objects`);
+      }
+      if (c.securityContext !== undefined && c.securityContext !== null && !isObject(c.securityContext)) {
+        out.push(`spec.${field}[${i}].securityContext must be an object`);
+      }
     });
   }
   if (spec.volumes !== undefined && (!Array.isArray(spec.volumes) || !spec.volumes.every((v) => isObject(v) && typeof v.name === 'string'))) {
@@ -376,6 +392,15 @@ function toPlain<T>(v: T): T {
  * `denied` outcome with every error found, in order.
  */
 export function injectPod(pod: V1Pod, ctx: InjectContext, config: InjectionConfig): InjectOutcome {
+  try {
+    return injectChecked(pod, ctx, config);
+  } catch (e) {
+    // Not expected (the shape check comes first), but a review must get an answer, not a 500.
+    return deny([`siding could not inject this pod: ${displayValue(e instanceof Error ? e.message : String(e))}`]);
+  }
+}
+
+function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig): InjectOutcome {
   // 1. The diff base: the input as plain JSON without managedFields.
   let base: V1Pod;
   try {
@@ -407,6 +432,11 @@ export function injectPod(pod: V1Pod, ctx: InjectContext, config: InjectionConfi
   errors.push(...resourceProblems(work, settings).map(formatAnnotationProblem));
   errors.push(...uidProblems(work, config));
   if (statusRaw === undefined) errors.push(...nameProblems(work, config));
+  if (Object.hasOwn(work.metadata?.annotations ?? {}, ISTIO_STATUS_ANNOTATION)) {
+    errors.push(
+      `the pod was already injected by Istio (annotation ${ISTIO_STATUS_ANNOTATION}); two proxies and two redirects would break its traffic: opt it out of one of them`,
+    );
+  }
   if (errors.length > 0) return deny(errors);
 
   // 4. Mutate and diff.

@@ -50,11 +50,14 @@ export interface CertMaterial {
 
 export type ReadMaterial = { ok: true; material: CertMaterial } | { ok: false; reason: string };
 
-/** Reads the material from a Secret; a missing required key is reported, never guessed. */
+/**
+ * Reads the material from a Secret. Without the CA (ca.crt, ca.key) there is nothing to
+ * build on and the reason is reported. An empty or missing tls.crt/tls.key is returned as
+ * such: the CA is kept and only the serving certificate is re-issued (emptying tls.crt
+ * is the documented way to force a renewal).
+ */
 export function materialFromSecret(secret: SecretObject): ReadMaterial {
-  const missing = [SECRET_KEYS.caCert, SECRET_KEYS.caKey, SECRET_KEYS.tlsCert, SECRET_KEYS.tlsKey].filter(
-    (k) => (secret.data[k] ?? '').trim() === '',
-  );
+  const missing = [SECRET_KEYS.caCert, SECRET_KEYS.caKey].filter((k) => (secret.data[k] ?? '').trim() === '');
   if (missing.length > 0) return { ok: false, reason: `Secret has no ${missing.join(', ')}` };
   const previous = secret.data[SECRET_KEYS.previousCa];
   return {

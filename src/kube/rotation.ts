@@ -150,6 +150,7 @@ function inspectServing(
   previous: X509Certificate | undefined,
   dnsNames: readonly string[],
 ): Extract<Facts, { readable: true }>['serving'] {
+  if (serving.cert.trim() === '' || serving.key.trim() === '') return { ok: false, problem: 'the Secret has no serving certificate or key' };
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(serving.cert);

@@ -49,7 +49,7 @@ type FailureKind = 'lock' | 'permission' | 'table-init' | 'other';
 
 /** What kind of failure an iptables program's stderr describes. */
 export function classifyFailure(stderr: string): FailureKind {
-  if (/xtables lock|Another app is currently holding/i.test(stderr)) return 'lock';
+  if (/xtables lock|Can't lock .*xtables|Another app is currently holding/i.test(stderr)) return 'lock';
   if (/Permission denied|Operation not permitted|you must be root/i.test(stderr)) return 'permission';
   if (
     /unable to initiali[sz]e table|can't initiali[sz]e|Table does not exist|insmod|generation id|Protocol not supported|Address family not supported|Couldn't load (target|match)|No chain\/target\/match by that name|Failed to initiali[sz]e nft/i.test(

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, initPrerequisite, Lab, PEER4, run, SEED } from './init-lib.js';
@@ -186,6 +186,32 @@ describe('the xtables lock', skipUnless(prereq), () => {
       assert.match(r.stderr, /--lock-wait/);
     } finally {
       await release();
+    }
+  });
+});
+
+describe('the golden --dry-run payloads', skipUnless(prereq), () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await Lab.create('golden');
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it('are accepted by iptables-restore --test of both backends and both families', async () => {
+    const dir = new URL('../golden/redirect/', import.meta.url);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.txt') && f !== 'cleanup.txt');
+    assert.ok(files.length > 10);
+    for (const file of files) {
+      const sections = readFileSync(new URL(file, dir), 'utf8').split(/^(?=# siding init --dry-run)/m);
+      for (const section of sections) {
+        const family = /IPv6 payload/.test(section) ? 'ip6tables' : 'iptables';
+        for (const backend of ['legacy', 'nft']) {
+          const r = await run('ip', ['netns', 'exec', lab.pod, `${family}-${backend}-restore`, '--noflush', '--test'], { input: section });
+          assert.equal(r.code, 0, `${file} (${family}-${backend}): ${r.stderr}`);
+        }
+      }
     }
   });
 });

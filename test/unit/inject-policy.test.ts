@@ -111,3 +111,9 @@ test('label selectors follow Kubernetes semantics for every operator', () => {
   assert.equal(matchesSelector({ a: '1', b: '2' }, { matchLabels: { a: '1', b: '2' }, matchExpressions: [] }), true);
   assert.equal(matchesSelector({ a: '1' }, { matchLabels: { a: '1', b: '2' }, matchExpressions: [] }), false);
 });
+
+test('a pod already injected by Istio is denied with a message saying so', () => {
+  const o = injectPod(pod({ annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } }), { namespace: 'default' }, DEFAULT_CONFIG);
+  assert.equal(o.kind, 'denied');
+  assert.match(o.kind === 'denied' ? o.message : '', /already injected by Istio/);
+});

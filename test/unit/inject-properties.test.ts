@@ -159,3 +159,49 @@ test('the patch applied to the input pod gives the injected pod and leaves manag
     { numRuns: NUM_RUNS },
   );
 });
+
+test('injectPod never throws, whatever it is given (property)', () => {
+  const podish = fc.record(
+    {
+      apiVersion: fc.anything(),
+      kind: fc.anything(),
+      metadata: fc.oneof(fc.anything(), fc.record({ name: fc.anything(), labels: fc.anything(), annotations: fc.anything() }, { requiredKeys: [] })),
+      spec: fc.oneof(
+        fc.anything(),
+        fc.record(
+          {
+            containers: fc.oneof(fc.anything(), fc.array(
+                fc.oneof(
+                  fc.anything(),
+                  fc.record(
+                    {
+                      name: fc.oneof(fc.string({ maxLength: 8 }), fc.anything()),
+                      ports: fc.oneof(fc.anything(), fc.array(fc.oneof(fc.anything(), fc.record({ name: fc.anything(), containerPort: fc.anything() })))),
+                      securityContext: fc.oneof(fc.anything(), fc.record({ runAsUser: fc.anything(), runAsGroup: fc.anything() })),
+                      env: fc.anything(),
+                    },
+                    { requiredKeys: ['name'] },
+                  ),
+                ),
+              )),
+            initContainers: fc.anything(),
+            volumes: fc.anything(),
+            hostNetwork: fc.anything(),
+            securityContext: fc.anything(),
+          },
+          { requiredKeys: [] },
+        ),
+      ),
+    },
+    { requiredKeys: [] },
+  );
+  fc.assert(
+    fc.property(fc.oneof(fc.anything(), podish), (input) => {
+      const o = injectPod(input as V1Pod, { namespace: 'default' }, DEFAULT_CONFIG);
+      assert.ok(['injected', 'skipped', 'denied'].includes(o.kind));
+      // The shape check, not the last-resort catch, is what handles malformed pods.
+      if (o.kind === 'denied') assert.ok(!o.message.includes('could not inject'), o.message);
+    }),
+    { numRuns: 2000 },
+  );
+});

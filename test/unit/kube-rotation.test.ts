@@ -269,8 +269,25 @@ describe('inspect, with real certificates', () => {
     assert.equal(finished.annotations[ANNOTATIONS.caRotationStartedAt], undefined);
   });
 
-  it('names every missing key of an incomplete Secret', () => {
-    const read = materialFromSecret({ name: 's', namespace: 'n', resourceVersion: '1', type: 'Opaque', data: { 'tls.crt': 'x' }, labels: {}, annotations: {} });
-    assert.deepEqual(read, { ok: false, reason: 'Secret has no ca.crt, ca.key, tls.key' });
+  it('names every missing CA key of an incomplete Secret', () => {
+    const read = materialFromSecret({ name: 's', namespace: 'n', resourceVersion: '1', type: 'Opaque', data: { 'tls.crt': 'x', 'ca.key': ' ' }, labels: {}, annotations: {} });
+    assert.deepEqual(read, { ok: false, reason: 'Secret has no ca.crt, ca.key' });
+  });
+
+  it('keeps the CA of a Secret whose serving certificate was emptied, and asks only for a new serving certificate', () => {
+    const read = materialFromSecret({
+      name: 's',
+      namespace: 'n',
+      resourceVersion: '1',
+      type: 'kubernetes.io/tls',
+      data: { 'ca.crt': ca.cert, 'ca.key': ca.key, 'tls.crt': '', 'tls.key': serving.key },
+      labels: {},
+      annotations: {},
+    });
+    assert.ok(read.ok);
+    const facts = inspect(read.material, names);
+    assert.ok(facts.readable);
+    assert.deepEqual(facts.serving, { ok: false, problem: 'the Secret has no serving certificate or key' });
+    assert.equal(decide(facts, T0 + 1000, policy, true).action, 'renew-serving');
   });
 });

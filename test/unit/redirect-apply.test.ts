@@ -1,0 +1,263 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseInitFlags } from '../../src/redirect/flags.js';
+import type { RawInitFlags } from '../../src/redirect/flags.js';
+import type { ApplySettings } from '../../src/redirect/apply.js';
+import { applyRedirect, classifyFailure, cleanupRedirect, hasGlobalIpv6 } from '../../src/redirect/apply.js';
+import { NamespaceHost } from '../../src/redirect/host.js';
+import { memoryLogger } from '../../src/redirect/log.js';
+import { buildRules } from '../../src/redirect/rules.js';
+import { render } from '../../src/redirect/render.js';
+import { RecordingRunner, programOf } from '../../src/redirect/runner.js';
+import type { Command } from '../../src/redirect/runner.js';
+import { ApplyError } from '../../src/errors/index.js';
+
+const SEED: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
+const cfg = (extra: RawInitFlags = {}) => parseInitFlags({ ...SEED, ...extra }, { exists: () => true }).redirect;
+const settings = (extra: Partial<ApplySettings> = {}): ApplySettings => ({
+  iptablesMode: 'auto',
+  ipv6: 'auto',
+  lock: { waitSeconds: 10, retries: 3, retryDelayMs: 1000 },
+  ...extra,
+});
+
+const GLOBAL_V6 = 'fd00005d000000000000000000000001 02 40 00 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n';
+const LINK_LOCAL_ONLY = 'fe800000000000000000000000000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n';
+const FOREIGN_LEGACY = '*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp -m tcp --dport 5555 -j RETURN\nCOMMIT\n';
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/redirect/${name}`, import.meta.url), 'utf8');
+
+interface World {
+  runner: RecordingRunner;
+  /** Programs that exist (by name); default: all of them. */
+  missing?: string[];
+  /** /proc/net files of the current namespace. */
+  proc?: Record<string, string>;
+  netns?: string;
+}
+
+function deps(w: World) {
+  const log = memoryLogger();
+  const sleeps: number[] = [];
+  const host = new NamespaceHost(
+    {
+      runner: w.runner,
+      lookPath: (n) => ((w.missing ?? []).includes(n) ? undefined : `/usr/sbin/${n}`),
+      readFile: (p) => w.proc?.[p.replace('/proc/net/', '')],
+    },
+    w.netns,
+  );
+  return {
+    host,
+    log,
+    sleeps,
+    sleep: (ms: number) => {
+      sleeps.push(ms);
+      return Promise.resolve();
+    },
+  };
+}
+
+const is = (name: string) => (c: Command) => programOf(c) === name;
+
+describe('applying the rules', () => {
+  it('runs a save and one restore per family in a fresh namespace, and nothing else', async () => {
+    const runner = new RecordingRunner();
+    const d = deps({ runner, proc: { ip_tables_names: '', if_inet6: GLOBAL_V6 } });
+    const report = await applyRedirect(cfg(), settings(), d);
+    assert.deepEqual(runner.commands.map(programOf), ['iptables-nft-save', 'iptables-nft-restore', 'ip6tables-nft-save', 'ip6tables-nft-restore']);
+    const restore = runner.commands[1];
+    assert.deepEqual(restore?.args, ['--noflush', '-w', '10']);
+    assert.equal(restore?.input, render(buildRules(cfg(), 'ipv4')));
+    assert.equal(runner.commands[3]?.input, render(buildRules(cfg(), 'ipv6')));
+    assert.equal(report.backend, 'nft');
+    assert.deepEqual(report.families.map((f) => f.family), ['ipv4', 'ipv6']);
+  });
+
+  it('runs every program through nsenter with --netns, at most three per family', async () => {
+    const runner = new RecordingRunner().on(is('cat'), { stdout: GLOBAL_V6 });
+    const d = deps({ runner, netns: '/var/run/netns/pod' });
+    await applyRedirect(cfg(), settings(), d);
+    for (const c of runner.commands) {
+      assert.equal(c.file, '/usr/sbin/nsenter');
+      assert.deepEqual(c.args.slice(0, 2), ['--net=/var/run/netns/pod', '--']);
+    }
+    const names = runner.commands.map(programOf);
+    assert.deepEqual(names, ['iptables-legacy-save', 'iptables-nft-save', 'iptables-nft-restore', 'cat', 'ip6tables-nft-save', 'ip6tables-nft-restore']);
+  });
+
+  it('deletes the jumps a previous run left before adding them again', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-save'), { stdout: fixture('nft-seed-dns-foreign.save') });
+    await applyRedirect(cfg({ redirectDns: true }), settings({ ipv6: 'off' }), deps({ runner, proc: {} }));
+    const payload = runner.commands.find(is('iptables-nft-restore'))?.input ?? '';
+    assert.equal(payload.split('\n').filter((l) => l.startsWith('-D ')).length, 5);
+    assert.equal(payload.split('\n').filter((l) => l.startsWith('-A OUTPUT ')).length, 3);
+  });
+
+  it('uses iptables-legacy when legacy already holds rules and nft holds none', async () => {
+    const runner = new RecordingRunner().on(is('iptables-legacy-save'), { stdout: FOREIGN_LEGACY });
+    const d = deps({ runner, proc: { ip_tables_names: 'nat\n' } });
+    const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), d);
+    assert.equal(report.backend, 'legacy');
+    assert.match(report.reason, /iptables-legacy already holds rules/);
+    assert.deepEqual(runner.commands.map(programOf), ['iptables-legacy-save', 'iptables-nft-save', 'iptables-legacy-restore']);
+  });
+
+  it('prefers the backend holding siding rules when both hold rules', async () => {
+    const runner = new RecordingRunner()
+      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-seed-dns-foreign.save') })
+      .on(is('iptables-nft-save'), { stdout: FOREIGN_LEGACY + FOREIGN_LEGACY });
+    const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), deps({ runner, proc: { ip_tables_names: 'nat\n' } }));
+    assert.equal(report.backend, 'legacy');
+  });
+
+  it('uses iptables-legacy with a note when iptables-nft-save fails', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-save'), { exitCode: 1, stderr: 'Could not fetch rule set generation id: Invalid argument' });
+    const d = deps({ runner, proc: {} });
+    const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), d);
+    assert.equal(report.backend, 'legacy');
+    assert.ok(d.log.lines.some((l) => l.level === 'warn' && /nf_tables looks unavailable/.test(l.msg)));
+  });
+
+  it('uses the other backend with a note when a binary is missing', async () => {
+    const runner = new RecordingRunner();
+    const d = deps({ runner, proc: {}, missing: ['iptables-nft-restore'] });
+    const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), d);
+    assert.equal(report.backend, 'legacy');
+    assert.ok(d.log.lines.some((l) => /iptables-nft-restore not found/.test(l.msg) || /not found on PATH; using iptables-legacy/.test(l.msg)));
+  });
+
+  it('fails naming the missing program when --iptables-mode asks for it', async () => {
+    const runner = new RecordingRunner();
+    await assert.rejects(applyRedirect(cfg(), settings({ iptablesMode: 'nft' }), deps({ runner, missing: ['iptables-nft-save'] })), /--iptables-mode nft: iptables-nft-save or iptables-nft-restore not found/);
+    assert.equal(runner.commands.length, 0);
+  });
+
+  it('tries iptables-legacy when nft cannot initialise the nat table in auto mode', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-restore'), { exitCode: 1, stderr: 'iptables-nft-restore: Failed to initialize nft: Protocol not supported\n' });
+    const d = deps({ runner, proc: {} });
+    const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), d);
+    assert.equal(report.backend, 'legacy');
+    // no legacy tables in this namespace, so no legacy save is needed
+    assert.deepEqual(runner.commands.map(programOf), ['iptables-nft-save', 'iptables-nft-restore', 'iptables-legacy-restore']);
+  });
+
+  it('names the kernel modules that are likely missing when the nat table cannot be initialised', async () => {
+    const runner = new RecordingRunner().on(is('iptables-legacy-restore'), {
+      exitCode: 2,
+      stderr: "iptables-restore v1.8.9 (legacy): iptables-restore: unable to initialize table 'nat'\n\nError occurred at line: 1\n",
+    });
+    await assert.rejects(applyRedirect(cfg(), settings({ iptablesMode: 'legacy' }), deps({ runner, proc: {} })), (e: unknown) => {
+      assert.ok(e instanceof ApplyError);
+      assert.match(e.message, /unable to initialize table 'nat'/);
+      assert.match(e.message, /likely missing kernel modules: ip_tables, iptable_nat, nf_nat/);
+      assert.equal(e.exitCode, 2);
+      assert.ok(e.payload?.startsWith('*nat'));
+      return true;
+    });
+  });
+
+  it('says which capabilities are needed when iptables is not permitted', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-restore'), { exitCode: 4, stderr: 'iptables-nft-restore: Permission denied (you must be root)\n' });
+    await assert.rejects(applyRedirect(cfg(), settings({ iptablesMode: 'nft' }), deps({ runner, proc: {} })), /NET_ADMIN/);
+  });
+
+  it('tries again after a pause while the xtables lock is held, then succeeds', async () => {
+    const lock = { exitCode: 4, stderr: 'Another app is currently holding the xtables lock. Stopped waiting after 10s.\n' };
+    const runner = new RecordingRunner().on(is('iptables-legacy-restore'), lock, 2);
+    const d = deps({ runner, proc: {} });
+    await applyRedirect(cfg(), settings({ iptablesMode: 'legacy', ipv6: 'off' }), d);
+    assert.equal(runner.commands.filter(is('iptables-legacy-restore')).length, 3);
+    assert.deepEqual(d.sleeps, [1000, 1000]);
+    assert.equal(d.log.lines.filter((l) => /xtables lock is held/.test(l.msg)).length, 2);
+  });
+
+  it('gives up after the last retry with a message about the lock', async () => {
+    const runner = new RecordingRunner().on(is('iptables-legacy-restore'), { exitCode: 4, stderr: "Can't lock /run/xtables.lock: Resource temporarily unavailable\n" });
+    const d = deps({ runner, proc: {} });
+    await assert.rejects(applyRedirect(cfg(), settings({ iptablesMode: 'legacy', lock: { waitSeconds: 1, retries: 2, retryDelayMs: 5 } }), d), /xtables lock.*--lock-wait/s);
+    assert.equal(runner.commands.filter(is('iptables-legacy-restore')).length, 3);
+  });
+
+  it('puts the raw table back when the nat table fails after raw was committed', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-restore'), { exitCode: 1, stderr: 'iptables-nft-restore: line 20 failed\nError occurred at line: 20\n' }, 1);
+    const d = deps({ runner, proc: {} });
+    await assert.rejects(applyRedirect(cfg({ redirectDns: true }), settings({ iptablesMode: 'nft', ipv6: 'off' }), d), ApplyError);
+    const restores = runner.commands.filter(is('iptables-nft-restore'));
+    assert.equal(restores.length, 2);
+    const back = restores[1]?.input ?? '';
+    assert.match(back, /^\*raw\n/);
+    assert.match(back, /-D OUTPUT -p udp -m comment --comment siding\/dns-zone-output-jump -j SIDING_DNS_ZONE_OUT/);
+    assert.match(back, /-X SIDING_DNS_ZONE_OUT/);
+    assert.doesNotMatch(back, /\*nat/);
+  });
+
+  it('puts nothing back when the first table of the payload failed', async () => {
+    const runner = new RecordingRunner().on(is('iptables-nft-restore'), { exitCode: 1, stderr: 'Error occurred at line: 4\n' }, 1);
+    await assert.rejects(applyRedirect(cfg({ redirectDns: true }), settings({ iptablesMode: 'nft', ipv6: 'off' }), deps({ runner, proc: {} })), ApplyError);
+    assert.equal(runner.commands.filter(is('iptables-nft-restore')).length, 1);
+  });
+});
+
+describe('deciding about IPv6', () => {
+  it('finds a global IPv6 address in /proc/net/if_inet6 and ignores link-local and loopback ones', () => {
+    assert.equal(hasGlobalIpv6(GLOBAL_V6), true);
+    assert.equal(hasGlobalIpv6(LINK_LOCAL_ONLY), false);
+    assert.equal(hasGlobalIpv6(undefined), false);
+  });
+
+  it('skips ip6tables without a global IPv6 address and says so', async () => {
+    const runner = new RecordingRunner();
+    const d = deps({ runner, proc: { if_inet6: LINK_LOCAL_ONLY } });
+    const report = await applyRedirect(cfg(), settings(), d);
+    assert.deepEqual(report.families.map((f) => f.family), ['ipv4']);
+    assert.ok(!runner.commands.some((c) => programOf(c).startsWith('ip6tables')));
+    assert.ok(d.log.lines.some((l) => /IPv6 is not in use/.test(l.msg)));
+  });
+
+  it('carries on when ip6tables is missing and IPv6 is not in use, saying so', async () => {
+    const d = deps({ runner: new RecordingRunner(), proc: {}, missing: ['ip6tables-nft-save', 'ip6tables-nft-restore'] });
+    await applyRedirect(cfg(), settings(), d);
+    assert.ok(d.log.lines.some((l) => /IPv6 is not in use.*ip6tables-nft-save or ip6tables-nft-restore not found/.test(l.msg)));
+  });
+
+  it('fails when IPv6 is in use and ip6tables is missing', async () => {
+    const d = deps({ runner: new RecordingRunner(), proc: { if_inet6: GLOBAL_V6 }, missing: ['ip6tables-nft-restore'] });
+    await assert.rejects(applyRedirect(cfg(), settings(), d), /IPv6 is in use .* pass --ipv6 off/);
+  });
+
+  it('applies IPv6 with --ipv6 on even without an address, and never with --ipv6 off', async () => {
+    const on = new RecordingRunner();
+    await applyRedirect(cfg(), settings({ ipv6: 'on' }), deps({ runner: on, proc: {} }));
+    assert.ok(on.commands.some(is('ip6tables-nft-restore')));
+    const off = new RecordingRunner();
+    await applyRedirect(cfg(), settings({ ipv6: 'off' }), deps({ runner: off, proc: { if_inet6: GLOBAL_V6 } }));
+    assert.ok(!off.commands.some((c) => programOf(c).startsWith('ip6tables')));
+  });
+});
+
+describe('cleanup', () => {
+  it("removes siding's rules from every backend that holds them, and touches nothing when none do", async () => {
+    const runner = new RecordingRunner()
+      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-seed-dns-foreign.save') })
+      .on(is('iptables-nft-save'), { stdout: fixture('nft-seed-dns-foreign.save') });
+    const d = deps({ runner, proc: { ip_tables_names: 'nat\nraw\n', ip6_tables_names: '' } });
+    const report = await cleanupRedirect(settings(), d);
+    assert.deepEqual(report.removed.map((r) => `${r.backend}/${r.family}`), ['legacy/ipv4', 'nft/ipv4']);
+    for (const c of runner.commands.filter((x) => programOf(x).endsWith('-restore'))) assert.doesNotMatch(c.input ?? '', /FOREIGN|foreign|-A /);
+
+    const empty = new RecordingRunner();
+    const report2 = await cleanupRedirect(settings(), deps({ runner: empty, proc: {} }));
+    assert.equal(report2.removed.length, 0);
+    assert.ok(!empty.commands.some((c) => programOf(c).endsWith('-restore')));
+  });
+});
+
+describe('classifying iptables failures', () => {
+  it('recognises the lock, permissions and missing tables', () => {
+    assert.equal(classifyFailure('Another app is currently holding the xtables lock. Perhaps you want to use the -w option?'), 'lock');
+    assert.equal(classifyFailure("iptables v1.8.9 (legacy): can't initialize iptables table `nat': Table does not exist (do you need to insmod?)"), 'table-init');
+    assert.equal(classifyFailure('iptables-restore: Permission denied (you must be root)'), 'permission');
+    assert.equal(classifyFailure('Bad argument `foo`'), 'other');
+  });
+});
