@@ -7,6 +7,9 @@
 #   scripts/kube-testenv.sh up       start or repair everything; last line = kubeconfig path
 #   scripts/kube-testenv.sh down     stop every process it started, remove netns, veth, state
 #   scripts/kube-testenv.sh status   report; exit 0 when everything is up, 3 otherwise
+#   scripts/kube-testenv.sh webhook-stop    stop only the webhook (the e2e tests' outage)
+#   scripts/kube-testenv.sh webhook-start   start it again; returns once the API server
+#                                           admits through it
 #
 # Needs root (network namespace, veth), Go for the first build (scripts/build-kube.sh),
 # etcd (Debian's etcd-server), openssl, curl, and a built dist/ (npm run build).
@@ -23,9 +26,12 @@
 #
 # Settings (environment):
 #   SIDING_TESTENV_DIR      state, logs, pid files, kubeconfigs   (/tmp/siding-testenv)
-#   SIDING_TESTENV_CERTS    static: `siding certs generate` (or openssl) makes the serving
-#                           cert and this script patches the caBundle;
-#                           manage: the webhook runs with --manage-certs    (static)
+#   SIDING_TESTENV_CERTS    manage: the webhook runs with --manage-certs, as the manifests
+#                           run it; static: `siding certs generate` (or openssl) makes the
+#                           serving cert and this script patches the caBundle   (manage)
+#   SIDING_TESTENV_CA_OVERLAP / SIDING_TESTENV_CERT_CHECK_INTERVAL   manage mode: the
+#                           webhook's --ca-overlap / --cert-check-interval, short so that
+#                           a CA rotation completes within a test       (4s / 1s)
 #   SIDING_TESTENV_NETNS    network namespace name                (siding-webhook)
 #   SIDING_TESTENV_VETH     host-side veth name, <= 11 chars      (sdtenv0)
 #   SIDING_TESTENV_HOST_IP / SIDING_TESTENV_NS_IP   the /30 pair  (10.250.99.1 / .2)
@@ -38,7 +44,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state=${SIDING_TESTENV_DIR:-/tmp/siding-testenv}
-certs_mode=${SIDING_TESTENV_CERTS:-static}
+certs_mode=${SIDING_TESTENV_CERTS:-manage}
+ca_overlap=${SIDING_TESTENV_CA_OVERLAP:-4s}
+cert_check_interval=${SIDING_TESTENV_CERT_CHECK_INTERVAL:-1s}
 netns=${SIDING_TESTENV_NETNS:-siding-webhook}
 veth_host=${SIDING_TESTENV_VETH:-sdtenv0}
 veth_ns="${veth_host}n"
@@ -74,6 +82,9 @@ validate_settings() {
   local ipv4='^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$'
   local port='^[1-9][0-9]{0,4}$' name='^[a-z][a-z0-9-]{0,14}$'
   [[ $certs_mode == static || $certs_mode == manage ]] || die "SIDING_TESTENV_CERTS must be static or manage, got '$certs_mode'"
+  local duration='^[1-9][0-9]{0,5}(ms|s|m|h)$'
+  [[ $ca_overlap =~ $duration ]] || die "SIDING_TESTENV_CA_OVERLAP '$ca_overlap' must be a duration such as 4s"
+  [[ $cert_check_interval =~ $duration ]] || die "SIDING_TESTENV_CERT_CHECK_INTERVAL '$cert_check_interval' must be a duration such as 1s"
   [[ $netns =~ $name ]] || die "SIDING_TESTENV_NETNS '$netns' must match $name"
   [[ $veth_host =~ ^[a-z][a-z0-9]{0,10}$ ]] || die "SIDING_TESTENV_VETH '$veth_host' must be <= 11 lowercase letters/digits"
   [[ $host_ip =~ $ipv4 && $ns_ip =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP/NS_IP must be IPv4 addresses"
@@ -412,14 +423,18 @@ YAML
 
 start_webhook() {
   running webhook && return 0
-  local args=(webhook --listen "$ns_ip:$webhook_port")
+  # Both modes watch the ConfigMap, as the manifests' Deployment does, so edits reach
+  # the running webhook.
+  write_webhook_kubeconfig
+  local args=(webhook --listen "$ns_ip:$webhook_port" --kubeconfig "$state/webhook.kubeconfig"
+    --namespace "$sys_ns" --config-map "$config_map")
   if [[ $certs_mode == manage ]]; then
-    write_webhook_kubeconfig
-    args+=(--manage-certs --kubeconfig "$state/webhook.kubeconfig" --namespace "$sys_ns"
-      --service "$service" --webhook-config "$webhook_config" --cert-secret "$cert_secret"
-      --config-map "$config_map")
+    # A short overlap and re-check (the defaults are 1h and 5m) let a CA rotation run
+    # all three steps within an end-to-end test.
+    args+=(--manage-certs --service "$service" --webhook-config "$webhook_config" --cert-secret "$cert_secret"
+      --ca-overlap "$ca_overlap" --cert-check-interval "$cert_check_interval")
   else
-    # The config the cluster would serve: the ConfigMap from the manifests.
+    # Serves the ConfigMap's config from a file until the watch has loaded it.
     mkdir -p "$state/webhook"
     kc -n "$sys_ns" get configmap "$config_map" -o jsonpath='{.data.config\.yaml}' >"$state/webhook/config.yaml"
     args+=(--tls-cert-file "$state/webhook-certs/tls.crt" --tls-key-file "$state/webhook-certs/tls.key"
@@ -549,6 +564,21 @@ cmd_up() {
   echo "$admin_kubeconfig"
 }
 
+# For the e2e tests' outage: the rest of the environment keeps running.
+cmd_webhook_stop() {
+  require_root
+  stop_proc webhook
+}
+
+cmd_webhook_start() {
+  require_root
+  find_binaries
+  running kube-apiserver || die "the API server is not running: use up"
+  start_webhook
+  wait_for_webhook
+  say "webhook serving ($certs_mode certs) at $ns_ip:$webhook_port"
+}
+
 cmd_down() {
   require_root
   local name
@@ -608,5 +638,7 @@ case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  webhook-stop) cmd_webhook_stop ;;
+  webhook-start) cmd_webhook_start ;;
+  *) echo "usage: $0 up|down|status|webhook-stop|webhook-start" >&2; exit 2 ;;
 esac

@@ -85,6 +85,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
   }
   const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
+  if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
   if (target !== undefined) {
     const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
     await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);

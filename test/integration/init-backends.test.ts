@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { APP, initPrerequisite, Lab, PEER4, PEER6, POD4, POD6, PROXY, SEED } from './init-lib.js';
+import { APP, initPrerequisite, Lab, must, PEER4, PEER6, POD4, POD6, PROXY, SEED } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
 const prereq = initPrerequisite();
@@ -89,8 +89,10 @@ for (const backend of ['legacy', 'nft'] as const) {
       assert.equal(await lab.proxy(POD4, 8080), 'inbound', 'the proxy calling its own pod address is inbound traffic');
     });
 
-    it('applies the same rules through ip6tables on the IPv6 addresses of the veth', async () => {
+    it('applies the same rules through ip6tables on the IPv6 addresses of the veth, and neighbour discovery keeps working', async () => {
       await apply(SEED);
+      // Forget the neighbours, so the connections below need neighbour discovery under the rules.
+      for (const ns of [lab.pod, lab.peer]) await must('ip', ['-n', ns, '-6', 'neigh', 'flush', 'all']);
       assert.equal(await lab.app(PEER6, 9000), 'outbound');
       assert.equal(await lab.proxy(PEER6, 9000), 'peer');
       assert.equal(await lab.fromPeer(POD6, 8080), 'inbound');

@@ -1,0 +1,270 @@
+/**
+ * Shared by test/e2e/cluster-*.test.ts: the testenv of scripts/kube-testenv.sh (admin
+ * kubeconfig in SIDING_E2E_KUBECONFIG, set by scripts/e2e.sh), its kubectl, API clients,
+ * throw-away namespaces, the webhook's log, and bounded polling.
+ *
+ * Everything a test creates lives in namespaces (or cluster objects) with a random
+ * suffix and is deleted afterwards, so the suites can run against one long-lived testenv.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { execa, type Result } from 'execa';
+import { stringify } from 'yaml';
+import { parseRecord, INIT_CONTAINER, PROXY_CONTAINER, type InjectionRecord } from '../../../src/inject/status.js';
+import { STATUS_ANNOTATION } from '../../../src/inject/annotations.js';
+import { loadFixture } from '../../helpers/fixtures.js';
+import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js';
+
+const repo = new URL('../../../', import.meta.url).pathname;
+export const CLI = join(repo, 'dist/cli.js');
+const TESTENV = join(repo, 'scripts/kube-testenv.sh');
+
+/** What `kubectl apply -k manifests/` installs and the testenv serves. */
+export const SIDING = {
+  namespace: 'siding-system',
+  service: 'siding',
+  webhookConfig: 'siding',
+  webhookName: 'inject.siding.io',
+  certSecret: 'siding-certs',
+  configMap: 'siding-config',
+  configKey: 'config.yaml',
+  injectionLabel: { 'siding-injection': 'enabled' },
+} as const;
+
+export const kubeconfig = process.env.SIDING_E2E_KUBECONFIG ?? '';
+/** The testenv keeps the admin kubeconfig at the top of its state directory. */
+export const stateDir = dirname(kubeconfig);
+/** Same default as scripts/kube-testenv.sh. */
+export const certsMode: 'manage' | 'static' = process.env.SIDING_TESTENV_CERTS === 'static' ? 'static' : 'manage';
+
+let kubectlBin = '';
+
+export const prereq: Prerequisite = prerequisite(() => {
+  if (kubeconfig === '') return 'SIDING_E2E_KUBECONFIG is not set (run through scripts/e2e.sh)';
+  if (!existsSync(kubeconfig)) return `SIDING_E2E_KUBECONFIG ${kubeconfig} does not exist`;
+  if (!isRoot()) return 'the e2e suite needs root (it stops and starts the webhook in its network namespace)';
+  if (!existsSync(CLI)) return 'dist/cli.js is missing: run npm run build';
+  const bin = execFileSync('bash', [join(repo, 'scripts/build-kube.sh'), '--check'], { encoding: 'utf8' }).trim().split('\n').at(-1) ?? '';
+  kubectlBin = join(bin, 'kubectl');
+  if (!existsSync(kubectlBin)) return `no kubectl in ${bin}`;
+  return undefined;
+});
+
+/** A DNS-label-safe random suffix. */
+export function suffix(): string {
+  return randomBytes(3).toString('hex');
+}
+
+/** kubectl with the admin kubeconfig; never rejects, the caller checks exitCode and stderr. */
+export function kubectl(args: readonly string[], input?: string): Promise<Result<{ reject: false; input?: string }>> {
+  return execa(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+}
+
+/** `kubectl apply -f -` of the given objects (YAML documents). */
+export function kubectlApply(objects: readonly object[], extra: readonly string[] = []): Promise<Result<{ reject: false; input?: string }>> {
+  return kubectl(['apply', ...extra, '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
+}
+
+/** siding's CLI from dist/, as users run it. */
+export function siding(args: readonly string[]): Promise<Result<{ reject: false }>> {
+  return execa('node', [CLI, ...args], { reject: false });
+}
+
+/** scripts/kube-testenv.sh SUBCOMMAND with the environment scripts/e2e.sh ran `up` with. */
+export async function testenv(command: 'webhook-stop' | 'webhook-start' | 'status'): Promise<void> {
+  const r = await execa('bash', [TESTENV, command], { reject: false, env: { SIDING_TESTENV_DIR: stateDir } });
+  if (r.exitCode !== 0) throw new Error(`kube-testenv.sh ${command} exited ${String(r.exitCode)}:\n${r.stderr}\n${r.stdout}`);
+}
+
+export interface Clients {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+  admission: k8s.AdmissionregistrationV1Api;
+}
+
+export function clients(): Clients {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    admission: kc.makeApiClient(k8s.AdmissionregistrationV1Api),
+  };
+}
+
+/** The HTTP status of an @kubernetes/client-node failure, if it is one. */
+export function apiStatus(e: unknown): number | undefined {
+  return e instanceof k8s.ApiException ? (e as k8s.ApiException<unknown>).code : undefined;
+}
+
+/** The server's message of an @kubernetes/client-node failure (the Status body), else the error text. */
+export function apiMessage(e: unknown): string {
+  if (e instanceof k8s.ApiException) {
+    const body = (e as k8s.ApiException<unknown>).body;
+    if (typeof body === 'string') {
+      try {
+        const status = JSON.parse(body) as { message?: unknown };
+        if (typeof status.message === 'string') return status.message;
+      } catch {
+        return body;
+      }
+      return body;
+    }
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Polls `fn` every 200 ms until it returns something other than undefined. The bound only
+ * stops a hung test (the message says what never happened); it asserts nothing about speed.
+ */
+export async function eventually<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, boundMs = 60_000): Promise<T> {
+  const end = Date.now() + boundMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) {
+      throw new Error(`gave up after ${boundMs / 1000}s waiting for ${what}${last === undefined ? '' : `; last error: ${apiMessage(last)}`}`);
+    }
+    await sleep(200);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Namespaces a test creates, deleted by `cleanup()` (without waiting for the namespace
+ * controller to finish: the names are unique).
+ */
+export class Namespaces {
+  private readonly created: string[] = [];
+  constructor(private readonly core: k8s.CoreV1Api) {}
+
+  /** `prefix-<random>`, labelled as given; waits until its `default` ServiceAccount exists (pods need it). */
+  async create(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+    const name = `${prefix}-${suffix()}`;
+    await this.core.createNamespace({ body: { metadata: { name, labels } } });
+    this.created.push(name);
+    await eventually(`the default ServiceAccount in ${name}`, async () => {
+      await this.core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
+      return true;
+    });
+    return name;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.allSettled(this.created.map((name) => this.core.deleteNamespace({ name })));
+    this.created.length = 0;
+  }
+}
+
+/** A fresh copy of test/fixtures/e2e/pod.yaml with name and namespace set. */
+export function podFixture(namespace: string, name: string): k8s.V1Pod {
+  const pod = loadFixture<k8s.V1Pod>('e2e', 'pod.yaml');
+  pod.metadata = { ...pod.metadata, name, namespace };
+  return pod;
+}
+
+export interface InjectionView {
+  /** Names of the pod's init containers, in order. */
+  initContainers: string[];
+  containers: string[];
+  /** The parsed siding.io/status record, or why it is missing or invalid. */
+  record: InjectionRecord | string;
+}
+
+/** What siding left in a stored pod, in a form assertions can compare. */
+export function injectionOf(pod: k8s.V1Pod): InjectionView {
+  const raw = pod.metadata?.annotations?.[STATUS_ANNOTATION];
+  let record: InjectionRecord | string = `no ${STATUS_ANNOTATION} annotation`;
+  if (raw !== undefined) {
+    const parsed = parseRecord(raw);
+    record = parsed.ok ? parsed.value : parsed.reason;
+  }
+  return {
+    initContainers: (pod.spec?.initContainers ?? []).map((c) => c.name),
+    containers: (pod.spec?.containers ?? []).map((c) => c.name),
+    record,
+  };
+}
+
+/**
+ * Whether siding injected the stored pod: exactly one siding-init and one siding-proxy,
+ * first among the init containers, the proxy a native sidecar (restartPolicy Always),
+ * and a valid status record naming both. Returns the problems, empty when injected.
+ */
+export function injectionProblems(pod: k8s.V1Pod): string[] {
+  const problems: string[] = [];
+  const view = injectionOf(pod);
+  const name = `${pod.metadata?.namespace ?? '?'}/${pod.metadata?.name ?? '?'}`;
+  if (view.initContainers[0] !== INIT_CONTAINER || view.initContainers[1] !== PROXY_CONTAINER) {
+    problems.push(`${name}: init containers ${JSON.stringify(view.initContainers)} do not start with ${INIT_CONTAINER}, ${PROXY_CONTAINER}`);
+  }
+  const all = [...view.initContainers, ...view.containers];
+  for (const c of [INIT_CONTAINER, PROXY_CONTAINER]) {
+    const n = all.filter((x) => x === c).length;
+    if (n !== 1) problems.push(`${name}: ${n} containers named ${c}`);
+  }
+  const proxy = pod.spec?.initContainers?.find((c) => c.name === PROXY_CONTAINER);
+  if (proxy !== undefined && proxy.restartPolicy !== 'Always') {
+    problems.push(`${name}: ${PROXY_CONTAINER} has restartPolicy ${String(proxy.restartPolicy)}, not Always`);
+  }
+  if (typeof view.record === 'string') problems.push(`${name}: ${view.record}`);
+  else if (JSON.stringify(view.record.initContainers) !== JSON.stringify([INIT_CONTAINER, PROXY_CONTAINER])) {
+    problems.push(`${name}: the status record names init containers ${JSON.stringify(view.record.initContainers)}`);
+  }
+  return problems;
+}
+
+/** True when the stored pod carries nothing of siding's. */
+export function untouched(pod: k8s.V1Pod): boolean {
+  const view = injectionOf(pod);
+  const names = [...view.initContainers, ...view.containers];
+  return !names.includes(INIT_CONTAINER) && !names.includes(PROXY_CONTAINER) && pod.metadata?.annotations?.[STATUS_ANNOTATION] === undefined;
+}
+
+export interface ReviewLogLine {
+  time: number;
+  pid: number;
+  namespace?: string;
+  pod?: string;
+  decision?: string;
+  reason?: string;
+  message?: string;
+}
+
+/** The webhook's "admission review" log lines (testenv: logs/webhook.log), optionally for one namespace. */
+export function reviewLog(namespace?: string): ReviewLogLine[] {
+  const file = join(stateDir, 'logs', 'webhook.log');
+  const out: ReviewLogLine[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let rec: ReviewLogLine & { msg?: string };
+    try {
+      rec = JSON.parse(line) as ReviewLogLine & { msg?: string };
+    } catch {
+      continue;
+    }
+    if (rec.msg !== 'admission review') continue;
+    if (namespace !== undefined && rec.namespace !== namespace) continue;
+    out.push(rec);
+  }
+  return out;
+}
+
+/** The pid of the testenv's webhook process (logs/… run/webhook.pid). */
+export function webhookPid(): number {
+  return Number(readFileSync(join(stateDir, 'run', 'webhook.pid'), 'utf8').trim());
+}
