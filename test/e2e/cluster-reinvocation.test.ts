@@ -151,6 +151,7 @@ describe('siding under reinvocation by a second mutating webhook', skipUnless(pr
     assert.deepEqual(first.containers, ['app']);
     // And siding saw it again afterwards: the reinvocation.
     const sidingAfter = reviewLog(ns).filter((l) => l.pod === 'twice' && l.time >= first.at);
+    console.error(JSON.stringify({calls, log: reviewLog(ns).filter((l) => l.pod === 'twice')}));
     assert.ok(sidingAfter.length > 0, 'siding was reinvoked after the second webhook changed the pod');
 
     // Read back what etcd holds, not only the create response.
@@ -171,11 +172,11 @@ describe('siding under reinvocation by a second mutating webhook', skipUnless(pr
     assert.equal(new Set(volumes).size, volumes.length, `duplicate volumes: ${JSON.stringify(volumes)}`);
   });
 
-  it('the stored pod is one the API server accepts again: a server-side dry-run re-create of it succeeds unchanged by siding', async () => {
+  it('the stored pod, created again (server-side dry run), is accepted and still carries exactly one injection', async () => {
     const pod = await c.core.readNamespacedPod({ namespace: ns, name: 'twice' });
     const copy: k8s.V1Pod = {
       metadata: { name: 'twice-again', namespace: ns, labels: pod.metadata?.labels ?? {}, annotations: pod.metadata?.annotations ?? {} },
-      spec: structuredClone(pod.spec),
+      spec: structuredClone(pod.spec!),
     };
     const again = await c.core.createNamespacedPod({ namespace: ns, body: copy, dryRun: 'All' });
     assert.deepEqual(injectionProblems(again), []);

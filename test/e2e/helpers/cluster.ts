@@ -9,12 +9,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { execa, type Result } from 'execa';
+import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { parseRecord, INIT_CONTAINER, PROXY_CONTAINER, type InjectionRecord } from '../../../src/inject/status.js';
 import { STATUS_ANNOTATION } from '../../../src/inject/annotations.js';
+import { decodeBundle } from '../../../src/kube/cabundle.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js';
 
@@ -58,19 +60,31 @@ export function suffix(): string {
   return randomBytes(3).toString('hex');
 }
 
+/** What a finished command left; `exitCode` is undefined when a signal ended it. */
+export interface Run {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(file: string, args: readonly string[], input?: string): Promise<Run> {
+  const r = await execa(file, args, { reject: false, ...(input === undefined ? {} : { input }) });
+  return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** kubectl with the admin kubeconfig; never rejects, the caller checks exitCode and stderr. */
-export function kubectl(args: readonly string[], input?: string): Promise<Result<{ reject: false; input?: string }>> {
-  return execa(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+export function kubectl(args: readonly string[], input?: string): Promise<Run> {
+  return run(kubectlBin, ['--kubeconfig', kubeconfig, ...args], input);
 }
 
 /** `kubectl apply -f -` of the given objects (YAML documents). */
-export function kubectlApply(objects: readonly object[], extra: readonly string[] = []): Promise<Result<{ reject: false; input?: string }>> {
-  return kubectl(['apply', ...extra, '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
+export function kubectlApply(objects: readonly object[]): Promise<Run> {
+  return kubectl(['apply', '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
 }
 
 /** siding's CLI from dist/, as users run it. */
-export function siding(args: readonly string[]): Promise<Result<{ reject: false }>> {
-  return execa('node', [CLI, ...args], { reject: false });
+export function siding(args: readonly string[]): Promise<Run> {
+  return run('node', [CLI, ...args]);
 }
 
 /** scripts/kube-testenv.sh SUBCOMMAND with the environment scripts/e2e.sh ran `up` with. */
@@ -267,4 +281,46 @@ export function reviewLog(namespace?: string): ReviewLogLine[] {
 /** The pid of the testenv's webhook process (logs/… run/webhook.pid). */
 export function webhookPid(): number {
   return Number(readFileSync(join(stateDir, 'run', 'webhook.pid'), 'utf8').trim());
+}
+
+/** Where the API server reaches the webhook: the EndpointSlice the testenv wrote for the Service. */
+export async function webhookAddress(c: Clients): Promise<{ host: string; port: number }> {
+  const discovery = c.kc.makeApiClient(k8s.DiscoveryV1Api);
+  const slice = await discovery.readNamespacedEndpointSlice({ namespace: SIDING.namespace, name: `${SIDING.service}-testenv` });
+  const host = slice.endpoints[0]?.addresses[0];
+  const port = slice.ports?.[0]?.port;
+  if (host === undefined || port === undefined) throw new Error('the testenv EndpointSlice names no address and port');
+  return { host, port };
+}
+
+/** The CA certificates in the caBundle of siding's webhook. */
+export async function caBundle(c: Clients): Promise<string[]> {
+  const config = await c.admission.readMutatingWebhookConfiguration({ name: SIDING.webhookConfig });
+  return decodeBundle(config.webhooks?.find((w) => w.name === SIDING.webhookName)?.clientConfig.caBundle);
+}
+
+export interface Readyz {
+  status?: string;
+  config?: { ok?: boolean; valid?: boolean; detail?: string; lastError?: string; resourceVersion?: string };
+}
+
+/** GET /readyz from the webhook, trusting only the caBundle and checking the Service name, as the API server does. */
+export async function webhookReadyz(c: Clients): Promise<Readyz> {
+  const { host, port } = await webhookAddress(c);
+  const ca = (await caBundle(c)).join('\n');
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host, port, path: '/readyz', ca, servername: `${SIDING.service}.${SIDING.namespace}.svc`, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body) as Readyz);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('GET /readyz timed out')));
+    req.on('error', reject);
+  });
 }
