@@ -10,17 +10,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeReview, reviewBody, SIZES, type Size } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './loader.js';
-import { CLI, mustRun, residentMemory, runProgram, startServer, tsNode, type Server } from './procs.js';
+import { clockTicks, CLI, cpuSeconds, mustRun, residentMemory, runProgram, startServer, tsNode, type Server } from './procs.js';
 
 export const CONCURRENCY = [1, 16, 64] as const;
 
 export interface HttpSettings {
   durationS: number;
   warmupS: number;
+  /** Extra node flags for the webhook process (BENCH_WEBHOOK_NODE_FLAGS), e.g. heap sizes. */
+  webhookNodeFlags: string[];
   log: (line: string) => void;
 }
 
-export type PerConcurrency = Record<`c${number}`, LoadResult>;
+/** A load run's figures, plus the server's own CPU time per answered request. */
+export interface RunResult extends LoadResult {
+  /** Server CPU (user + system) per 2xx answer, microseconds: how much work one review costs it. */
+  server_cpu_us: number;
+}
+
+export type PerConcurrency = Record<`c${number}`, RunResult>;
 
 export interface HttpResults {
   bodyBytes: Record<Size, number>;
@@ -79,6 +87,19 @@ async function load(spec: LoadSpec): Promise<LoadResult> {
   return JSON.parse(line) as LoadResult;
 }
 
+/**
+ * One load run against a server, with the server's CPU time over the run. The warm-up's
+ * requests are in that time too, so it is divided by every answered request, warm-up
+ * included (estimated from the measured rate).
+ */
+async function measured(server: Server, spec: LoadSpec, ticks: number): Promise<RunResult> {
+  const before = cpuSeconds(server.pid, ticks);
+  const r = await load(spec);
+  const cpu = cpuSeconds(server.pid, ticks) - before;
+  const answered = r.ok + r.rps * spec.warmupS;
+  return { ...r, server_cpu_us: answered > 0 ? (cpu / answered) * 1e6 : Number.NaN };
+}
+
 function listeningUrl(text: string): string | undefined {
   for (const line of text.split('\n')) {
     if (!line.includes('webhook listening')) continue;
@@ -115,7 +136,7 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
     const logFd = openSync(logFile, 'w');
     const webhook = await startServer(
       process.execPath,
-      [CLI, 'webhook', '--listen', '127.0.0.1:0', '--tls-cert-file', cert, '--tls-key-file', key],
+      [...s.webhookNodeFlags, CLI, 'webhook', '--listen', '127.0.0.1:0', '--tls-cert-file', cert, '--tls-key-file', key],
       listeningUrl,
       { stdio: ['ignore', logFd, 'pipe'], readOutput: () => readFileSync(logFile, 'utf8') },
     );
@@ -133,6 +154,7 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
     await checkAnswers('siding', webhook.url, true);
     await checkAnswers('baseline', baseline.url, false);
 
+    const ticks = await clockTicks();
     const webhookResults = {} as Record<Size, PerConcurrency>;
     const baselineResults = {} as Record<Size, PerConcurrency>;
     const afterC64 = {} as Record<Size, number>;
@@ -141,9 +163,9 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
       baselineResults[size] = {};
       for (const c of CONCURRENCY) {
         const spec = { bodyFile: bodyFiles[size], connections: c, durationS: s.durationS, warmupS: s.warmupS };
-        const w = await load({ ...spec, url: webhook.url + '/inject' });
+        const w = await measured(webhook, { ...spec, url: webhook.url + '/inject' }, ticks);
         if (c === 64) afterC64[size] = residentMemory(webhook.pid).rssMb;
-        const b = await load({ ...spec, url: baseline.url + '/inject' });
+        const b = await measured(baseline, { ...spec, url: baseline.url + '/inject' }, ticks);
         webhookResults[size][`c${c}`] = w;
         baselineResults[size][`c${c}`] = b;
         s.log(

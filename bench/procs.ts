@@ -118,6 +118,22 @@ export function residentMemory(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
+/** CPU time (user + system) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number, ticksPerSecond: number): number {
+  // /proc/PID/stat: the command name (field 2) may contain spaces; count from the ')' after it.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After ')': state is field 3, so utime (14) and stime (15) are at offsets 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** The kernel's clock ticks per second (USER_HZ), for /proc/PID/stat times. */
+export async function clockTicks(): Promise<number> {
+  const r = await runProgram('getconf', ['CLK_TCK']);
+  const n = Number(r.stdout.trim());
+  return r.code === 0 && Number.isInteger(n) && n > 0 ? n : 100;
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);

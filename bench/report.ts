@@ -43,16 +43,20 @@ export interface Target {
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 
-/** The issue's targets, evaluated on this run. The latency targets are taken at c=16. */
+/** The issue's targets, evaluated on this run. The typical pod's are taken at c=16, as the issue says. */
 export function targets(http: HttpResults | undefined, init: InitOutcome | undefined): Target[] {
   const out: Target[] = [];
   const typical = http?.webhook.typical.c16;
   const typicalBase = http?.baseline.typical.c16;
   const large = http?.webhook.large.c16;
+  const large1 = http?.webhook.large.c1;
   out.push({ name: 'typical pod, c=16: reviews/s', target: '>= 3000', measured: fmt(typical?.rps), met: typical === undefined ? undefined : typical.rps >= 3000 });
   out.push({ name: 'typical pod, c=16: p99', target: '<= 10 ms', measured: `${fmt(typical?.p99_ms, 2)} ms`, met: typical === undefined ? undefined : typical.p99_ms <= 10 });
   const ratio = typical !== undefined && typicalBase !== undefined ? typical.rps / typicalBase.rps : undefined;
   out.push({ name: 'typical pod, c=16: siding / baseline', target: '>= 0.50', measured: fmt(ratio, 2), met: ratio === undefined ? undefined : ratio >= 0.5 });
+  // The issue names no concurrency for the large pod: one review at a time is its own
+  // latency; at c=16 sixteen 64 KB reviews queue on one event loop (see BENCHMARKS.md).
+  out.push({ name: 'large pod, c=1: p99', target: '<= 25 ms', measured: `${fmt(large1?.p99_ms, 2)} ms`, met: large1 === undefined ? undefined : large1.p99_ms <= 25 });
   out.push({ name: 'large pod, c=16: p99', target: '<= 25 ms', measured: `${fmt(large?.p99_ms, 2)} ms`, met: large === undefined ? undefined : large.p99_ms <= 25 });
   const ran = init !== undefined && !('skipped' in init) ? init : undefined;
   out.push({ name: 'siding init: median wall time', target: '<= 150 ms', measured: `${fmt(ran?.median_ms, 1)} ms`, met: ran === undefined ? undefined : ran.median_ms <= 150 });
@@ -96,13 +100,16 @@ export function httpTable(http: HttpResults, durationS: number): string {
         fmt(b.p50_ms, 2),
         fmt(b.p99_ms, 2),
         fmt(w.rps / b.rps, 2),
+        fmt(w.server_cpu_us),
+        fmt(b.server_cpu_us),
         String(failures),
       ]);
     }
   }
   return (
     `Webhook over HTTPS, keep-alive, ${durationS} s per run (autocannon in its own process)\n` +
-    table(['review', 'conns', 'siding rps', 'p50 ms', 'p99 ms', 'baseline rps', 'p50 ms', 'p99 ms', 'siding/base', 'failed'], rows)
+    table(['review', 'conns', 'siding rps', 'p50 ms', 'p99 ms', 'baseline rps', 'p50 ms', 'p99 ms', 'siding/base', 'siding cpu µs', 'base cpu µs', 'failed'], rows) +
+    '\n(cpu µs: the server process\'s CPU time per answered review)'
   );
 }
 

@@ -5,7 +5,9 @@
  *
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
- * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset.
+ * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset,
+ * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
+ * `--max-semi-space-size=4`; default none, as `node dist/cli.js webhook` runs).
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -33,6 +35,8 @@ const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
 const PARTS = ['http', 'engine', 'init'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
+const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+for (const f of webhookNodeFlags) if (!/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f)) throw new Error(`BENCH_WEBHOOK_NODE_FLAGS: not a node flag: ${f}`);
 const wants = (part: (typeof PARTS)[number]): boolean => only.length === 0 || only.includes(part);
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
@@ -50,7 +54,7 @@ if (wants('engine')) {
 let http: HttpResults | undefined;
 if (wants('http')) {
   log(`webhook vs baseline: 3 sizes x 3 concurrencies x 2 servers, ${warmupS} s warm-up + ${durationS} s each...`);
-  http = await benchHttp({ durationS, warmupS, log });
+  http = await benchHttp({ durationS, warmupS, webhookNodeFlags, log });
 }
 
 let init: InitOutcome | undefined;
@@ -81,7 +85,14 @@ const initJson =
       : init;
 const results = {
   machine: info,
-  settings: { duration_s: durationS, warmup_s: warmupS, init_runs: initRuns, engine_ms: engineMs, parts: only.length === 0 ? [...PARTS] : only },
+  settings: {
+    duration_s: durationS,
+    warmup_s: warmupS,
+    init_runs: initRuns,
+    engine_ms: engineMs,
+    webhook_node_flags: webhookNodeFlags,
+    parts: only.length === 0 ? [...PARTS] : only,
+  },
   body_bytes: http?.bodyBytes ?? null,
   webhook: http?.webhook ?? null,
   baseline: http?.baseline ?? null,

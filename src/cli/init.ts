@@ -8,7 +8,7 @@ import { lookPath, readFileOrUndefined } from '../redirect/host.js';
 import { runInit } from '../redirect/init.js';
 import type { InitDeps } from '../redirect/init.js';
 import { createLogger } from '../redirect/log.js';
-import { ExecaRunner } from '../redirect/runner.js';
+import { SpawnRunner } from '../redirect/runner.js';
 
 /** What the init command needs from the outside world; tests replace parts of it. */
 export interface InitCliDeps extends Omit<InitDeps, 'log'> {
@@ -19,7 +19,7 @@ export interface InitCliDeps extends Omit<InitDeps, 'log'> {
 
 export function defaultInitCliDeps(): InitCliDeps {
   return {
-    runner: new ExecaRunner(),
+    runner: new SpawnRunner(),
     lookPath: (name) => lookPath(name),
     readFile: readFileOrUndefined,
     sleep: (ms) => delay(ms),

@@ -278,6 +278,18 @@ export function reviewLog(namespace?: string): ReviewLogLine[] {
   return out;
 }
 
+/**
+ * The review log of `namespace` once it holds a line for `pod`. The webhook's logger
+ * buffers, so a line shows up a moment after the answer; and since lines are in order,
+ * everything reviewed before that pod is in the returned list too.
+ */
+export function reviewLogThrough(namespace: string, pod: string): Promise<ReviewLogLine[]> {
+  return eventually(`the webhook's log line for ${namespace}/${pod}`, () => {
+    const lines = reviewLog(namespace);
+    return lines.some((l) => l.pod === pod) ? lines : undefined;
+  });
+}
+
 /** The pid of the testenv's webhook process (logs/… run/webhook.pid). */
 export function webhookPid(): number {
   return Number(readFileSync(join(stateDir, 'run', 'webhook.pid'), 'utf8').trim());
