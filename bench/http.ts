@@ -19,6 +19,8 @@ export interface HttpSettings {
   warmupS: number;
   /** Extra node flags for the webhook process (BENCH_WEBHOOK_NODE_FLAGS), e.g. heap sizes. */
   webhookNodeFlags: string[];
+  /** Seconds to wait idle after the last run before reading the settled memory. */
+  settleS: number;
   log: (line: string) => void;
 }
 
@@ -42,6 +44,9 @@ export interface HttpResults {
     after_c64_mb: Record<Size, number>;
     /** VmHWM at the end: the peak resident size over the whole run. */
     peak_mb: number;
+    /** VmRSS after `settle_s` seconds without load (V8 shrinks its heap when idle). */
+    settled_mb: number;
+    settle_s: number;
   };
   /** The webhook's exit code after SIGTERM at the end. */
   webhookExit: number | null;
@@ -176,6 +181,9 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
       }
     }
     const peak = residentMemory(webhook.pid).peakMb;
+    if (s.settleS > 0) s.log(`waiting ${s.settleS} s idle for the settled memory reading...`);
+    await new Promise((r) => setTimeout(r, s.settleS * 1000));
+    const settled = residentMemory(webhook.pid).rssMb;
     const webhookExit = await webhook.stop();
     await baseline.stop();
     servers.length = 0;
@@ -183,7 +191,14 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
       bodyBytes,
       webhook: webhookResults,
       baseline: baselineResults,
-      memory: { idle_mb: idle, loaded_mb: Math.max(...Object.values(afterC64)), after_c64_mb: afterC64, peak_mb: peak },
+      memory: {
+        idle_mb: idle,
+        loaded_mb: Math.max(...Object.values(afterC64)),
+        after_c64_mb: afterC64,
+        peak_mb: peak,
+        settled_mb: settled,
+        settle_s: s.settleS,
+      },
       webhookExit,
     };
   } finally {

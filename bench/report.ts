@@ -148,7 +148,10 @@ export function initTable(init: InitOutcome): string {
 
 export function memoryLine(http: HttpResults): string {
   const after = SIZES.map((s) => `${s} ${fmt(http.memory.after_c64_mb[s], 1)}`).join(', ');
-  return `Webhook resident memory (VmRSS): idle ${fmt(http.memory.idle_mb, 1)} MB; after c=64: ${after} MB; peak (VmHWM) ${fmt(http.memory.peak_mb, 1)} MB`;
+  return (
+    `Webhook resident memory (VmRSS): idle ${fmt(http.memory.idle_mb, 1)} MB; after c=64: ${after} MB; peak (VmHWM) ${fmt(http.memory.peak_mb, 1)} MB; ` +
+    `${http.memory.settle_s} s after the load ${fmt(http.memory.settled_mb, 1)} MB`
+  );
 }
 
 export function targetsTable(ts: Target[]): string {

@@ -6,6 +6,7 @@
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
  * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset,
+ * BENCH_SETTLE seconds idle before the settled memory reading (default 30),
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none, as `node dist/cli.js webhook` runs).
  */
@@ -32,6 +33,7 @@ const durationS = setting('BENCH_DURATION', 4, 1, 60);
 const warmupS = setting('BENCH_WARMUP', 1, 0, 30);
 const initRuns = setting('BENCH_INIT_RUNS', 20, 1, 500);
 const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
+const settleS = setting('BENCH_SETTLE', 30, 0, 300);
 const PARTS = ['http', 'engine', 'init'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
@@ -54,7 +56,7 @@ if (wants('engine')) {
 let http: HttpResults | undefined;
 if (wants('http')) {
   log(`webhook vs baseline: 3 sizes x 3 concurrencies x 2 servers, ${warmupS} s warm-up + ${durationS} s each...`);
-  http = await benchHttp({ durationS, warmupS, webhookNodeFlags, log });
+  http = await benchHttp({ durationS, warmupS, webhookNodeFlags, settleS, log });
 }
 
 let init: InitOutcome | undefined;
@@ -90,6 +92,7 @@ const results = {
     warmup_s: warmupS,
     init_runs: initRuns,
     engine_ms: engineMs,
+    settle_s: settleS,
     webhook_node_flags: webhookNodeFlags,
     parts: only.length === 0 ? [...PARTS] : only,
   },

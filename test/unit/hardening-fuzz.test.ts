@@ -515,6 +515,22 @@ describe('POST /inject under fuzzing', { timeout: 180_000 }, () => {
     }
   });
 
+  it('denies a pod nested thousands of levels deep, at any depth, instead of failing', async () => {
+    // Where the limit lies must not depend on the call stack: before the engine bounded
+    // nesting, some depths passed its copy and then overflowed the patch encoding (a 500).
+    for (const depth of [1_500, 3_000, 5_000, 8_000, 12_000, 50_000]) {
+      const root = base();
+      setAt(root, ['request', 'object', 'spec', 'nodeSelector'], DEEP);
+      const text = JSON.stringify(root).replace(`"${DEEP}"`, deepText(depth, 'object'));
+      const res = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: text });
+      assert.equal(res.statusCode, 200, `depth ${depth}: ${res.body.slice(0, 300)}`);
+      const answer = res.json<{ response: { allowed: boolean; status?: { code: number; message: string } } }>();
+      assert.equal(answer.response.allowed, false, `depth ${depth}`);
+      assert.equal(answer.response.status?.code, 403, `depth ${depth}: ${answer.response.status?.message}`);
+      assert.match(answer.response.status?.message ?? '', /malformed pod/);
+    }
+  });
+
   it('answers a body over the size limit with a 413 and keeps serving', async () => {
     const root = base();
     setAt(root, ['request', 'object', 'metadata', 'annotations', 'big'], 'x'.repeat(5 * 1024 * 1024));
