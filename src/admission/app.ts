@@ -15,7 +15,7 @@ import {
   errorResponseSchema,
   healthResponseSchema,
 } from './schemas.js';
-import type { AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
+import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
 
 /** What a config source reports about itself; shown by /readyz and the config_ok metric. */
 export interface ConfigStatus {
@@ -41,6 +41,20 @@ export interface AppDeps {
   inject?: InjectFn;
   /** JSON log lines (pino through fastify). Default: level info to stdout. */
   log?: { level?: LogLevel; stream?: { write(line: string): void } };
+}
+
+/**
+ * The answer's JSON, with the fields in the order of admissionReviewResponseSchema and only
+ * the fields it names (what fast-json-stringify would write for it).
+ */
+export function serializeReview(review: AdmissionReviewResponse): string {
+  const r = review.response;
+  const response: AdmissionResponse = { uid: r.uid, allowed: r.allowed };
+  if (r.patchType !== undefined) response.patchType = r.patchType;
+  if (r.patch !== undefined) response.patch = r.patch;
+  if (r.status !== undefined) response.status = { code: r.status.code, reason: r.status.reason, message: r.status.message };
+  if (r.warnings !== undefined) response.warnings = r.warnings;
+  return JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response });
 }
 
 export interface AppOptions {
@@ -119,7 +133,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
   app.post<{ Body: AdmissionReviewRequest }>(
     '/inject',
     { schema: { body: admissionReviewBodySchema, response: { 200: admissionReviewResponseSchema, ...errorResponses } } },
-    (request, reply): AdmissionReviewResponse => {
+    (request, reply): string => {
       const review = request.body;
       const result = reviewRequest(review.request, deps.getConfig, inject);
       const elapsedMs = reply.elapsedTime;
@@ -156,7 +170,11 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       };
       if (result.decision === 'error') request.log.error({ ...line, err: result.error }, 'admission review');
       else request.log.info(line, 'admission review');
-      return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response: result.response };
+      // Serialised here, once, with JSON.stringify: a string with a JSON content type skips
+      // fastify's serializer (the 200 schema documents the shape), which would re-scan the
+      // kilobytes of base64 patch for characters to escape.
+      void reply.type('application/json; charset=utf-8');
+      return serializeReview({ apiVersion: review.apiVersion, kind: 'AdmissionReview', response: result.response });
     },
   );
 

@@ -56,10 +56,14 @@ export function dryRunText(opts: InitOptions): string {
   return parts.join('');
 }
 
-/** probe.js next to this module (probe.ts when running from source under tsx). */
+/**
+ * The probe program, run inside the target namespace. Resolved from the directory above
+ * this module, so it is found from src/redirect (tsx), dist/redirect (tsc) and
+ * dist/chunks (the bundled CLI, see scripts/bundle.sh) alike.
+ */
 function probeScript(): string {
-  const here = fileURLToPath(import.meta.url);
-  return here.replace(/init\.(js|ts)$/, 'probe.$1');
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return fileURLToPath(new URL(`../redirect/probe.${ext}`, import.meta.url));
 }
 
 /**
