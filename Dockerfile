@@ -11,6 +11,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.sh ./scripts/bundle.sh
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 

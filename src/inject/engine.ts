@@ -407,6 +407,27 @@ function withoutManagedFields(pod: V1Pod): V1Pod {
   return { ...pod, metadata: rest };
 }
 
+/**
+ * A deep copy of data that is already plain JSON (a `toPlain` result: only plain objects,
+ * arrays, strings, finite numbers, booleans and null, nested at most MAX_DEPTH levels), so
+ * none of plainCopy's checks are needed. The engine's second copy, the one it mutates.
+ */
+function clonePlain<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = clonePlain(v[i] as unknown);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = clonePlain((v as Record<string, unknown>)[k]);
+    if (k === '__proto__') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+    else out[k] = x;
+  }
+  return out as T;
+}
+
 function plainCopy(v: unknown, key: string, depth: number): unknown {
   if (depth > MAX_DEPTH) throw new RangeError(`nested deeper than ${MAX_DEPTH} levels`);
   if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
@@ -475,7 +496,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
 
   // 3. Read and check everything; collect every problem.
   const errors: string[] = [];
-  const work = toPlain(base);
+  const work = clonePlain(base);
   const statusRaw: unknown = work.metadata?.annotations?.[STATUS_ANNOTATION];
   if (statusRaw !== undefined) {
     const rec = typeof statusRaw === 'string' ? parseRecord(statusRaw) : { ok: false as const, reason: 'must be a string' };
