@@ -15,7 +15,7 @@ import {
   errorResponseSchema,
   healthResponseSchema,
 } from './schemas.js';
-import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
+import type { AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
 
 /** What a config source reports about itself; shown by /readyz and the config_ok metric. */
 export interface ConfigStatus {
@@ -45,16 +45,21 @@ export interface AppDeps {
 
 /**
  * The answer's JSON, with the fields in the order of admissionReviewResponseSchema and only
- * the fields it names (what fast-json-stringify would write for it).
+ * the fields it names (what fast-json-stringify would write for it). The patch is base64
+ * (review.ts makes it with Buffer#toString('base64'), and nothing else sets it): its
+ * alphabet needs no escaping, so it is copied in without another scan of its kilobytes
+ * (JSON.stringify of a 4 KB string costs about 10 µs here).
  */
 export function serializeReview(review: AdmissionReviewResponse): string {
   const r = review.response;
-  const response: AdmissionResponse = { uid: r.uid, allowed: r.allowed };
-  if (r.patchType !== undefined) response.patchType = r.patchType;
-  if (r.patch !== undefined) response.patch = r.patch;
-  if (r.status !== undefined) response.status = { code: r.status.code, reason: r.status.reason, message: r.status.message };
-  if (r.warnings !== undefined) response.warnings = r.warnings;
-  return JSON.stringify({ apiVersion: review.apiVersion, kind: review.kind, response });
+  let out = `{"apiVersion":${JSON.stringify(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(r.uid)},"allowed":${r.allowed ? 'true' : 'false'}`;
+  if (r.patchType !== undefined) out += `,"patchType":${JSON.stringify(r.patchType)}`;
+  if (r.patch !== undefined) out += `,"patch":"${r.patch}"`;
+  if (r.status !== undefined) {
+    out += `,"status":${JSON.stringify({ code: Math.trunc(r.status.code), reason: r.status.reason, message: r.status.message })}`;
+  }
+  if (r.warnings !== undefined) out += `,"warnings":${JSON.stringify(r.warnings)}`;
+  return `${out}}}`;
 }
 
 export interface AppOptions {

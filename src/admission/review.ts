@@ -63,7 +63,9 @@ export function reviewRequest(request: AdmissionRequest, getConfig: () => Inject
 
   let outcome: InjectOutcome;
   try {
-    outcome = inject(pod, { namespace }, getConfig());
+    // The pod is the request body fastify just parsed and nothing changes it afterwards: the
+    // engine may read it in place instead of copying it.
+    outcome = inject(pod, { namespace, parsedJson: true }, getConfig());
   } catch (e) {
     return {
       ...where,

@@ -1,6 +1,8 @@
 /**
  * JSON schemas for the webhook's HTTP bodies. fastify compiles them once: ajv validates the
- * request, fast-json-stringify serialises the answer.
+ * request, fast-json-stringify serialises the error and health answers. The AdmissionReview
+ * answer is serialised by app.ts (serializeReview) in the shape admissionReviewResponseSchema
+ * documents, so that its base64 patch is not scanned again.
  *
  * The request schema checks the AdmissionReview envelope, and for a Pod CREATE the types of
  * the pod fields the engine walks (so a hand-made body with `containers: "x"` is a 400, not

@@ -4,12 +4,15 @@
  *
  * Algorithm:
  * 1. Copy the input as plain JSON without metadata.managedFields (it can be most of a pod's
- *    size and is never ours to patch); this copy is the diff base.
+ *    size and is never ours to patch); this copy is the diff base. With `ctx.parsedJson`
+ *    (the webhook's freshly parsed body) the input is read in place instead: only its
+ *    nesting depth is checked.
  * 2. Policy (`shouldInject`) decides skip / inject / deny.
  * 3. Read every annotation through the table, check the pod (UIDs, names, status record);
  *    collect every problem and deny once with all of them.
- * 4. Clone the base, strip a previous siding injection (from `siding.io/status`), apply the
- *    typed mutators, and diff base → result with fast-json-patch `compare`.
+ * 4. Copy the parts of the base the mutators change (all of it when a previous siding
+ *    injection, from `siding.io/status`, is stripped first), apply the typed mutators, and
+ *    diff base → result with fast-json-patch `compare`, leaving out members the two share.
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import jsonpatch, { type Operation } from 'fast-json-patch';
@@ -60,10 +63,12 @@ export function resolveSettings(config: InjectionConfig, v: Partial<AnnotationVa
   const req = config.proxy.resources.requests;
   const lim = config.proxy.resources.limits;
   const pick = <T>(x: T | undefined, d: T): T => (x === undefined ? d : x);
-  const list = (cpu: string | undefined, memory: string | undefined): Resources['requests'] => ({
-    ...(cpu === undefined ? {} : { cpu }),
-    ...(memory === undefined ? {} : { memory }),
-  });
+  const list = (cpu: string | undefined, memory: string | undefined): Resources['requests'] => {
+    const out: Resources['requests'] = {};
+    if (cpu !== undefined) out.cpu = cpu;
+    if (memory !== undefined) out.memory = memory;
+    return out;
+  };
   return {
     proxyImage: pick(v.proxyImage, config.proxy.image),
     proxyResources: {
@@ -392,7 +397,7 @@ const MAX_DEPTH = 1000;
  * A deep copy with JSON's semantics (what `JSON.parse(JSON.stringify(v))` returns: toJSON
  * honoured, undefined/function/symbol members dropped, non-finite numbers null, BigInt and
  * cycles rejected), about five times faster than that round trip, which was the engine's
- * largest cost (it copies every pod twice). Throws a RangeError past MAX_DEPTH levels.
+ * largest cost when it copied every pod twice. Throws a RangeError past MAX_DEPTH levels.
  */
 function toPlain<T>(v: T): T {
   return plainCopy(v, '', 0) as T;
@@ -405,6 +410,44 @@ function withoutManagedFields(pod: V1Pod): V1Pod {
   const rest: Record<string, unknown> = { ...metadata };
   delete rest.managedFields;
   return { ...pod, metadata: rest };
+}
+
+/**
+ * `v` itself, for a value that is already plain JSON (a JSON.parse result): only the
+ * nesting bound of toPlain is checked (RangeError past MAX_DEPTH levels), without a copy.
+ */
+function withinDepth<T>(v: T): T {
+  checkDepth(v, 0);
+  return v;
+}
+
+function checkDepth(v: unknown, depth: number): void {
+  if (depth > MAX_DEPTH) throw new RangeError(`nested deeper than ${MAX_DEPTH} levels`);
+  if (typeof v !== 'object' || v === null) return;
+  if (Array.isArray(v)) {
+    for (const x of v) checkDepth(x, depth + 1);
+    return;
+  }
+  for (const k in v) if (Object.hasOwn(v, k)) checkDepth((v as Record<string, unknown>)[k], depth + 1);
+}
+
+/**
+ * The copy the mutators change, for a pod without a previous injection: only the objects
+ * they change are copied (the pod, metadata, its annotations, spec); everything else is
+ * shared with `base`, which is the engine's own copy and is never changed. addContainers
+ * and addVolumes assign new lists, addDefaultContainer and markInjected change metadata and
+ * its annotations, and the checks only read. A pod with a previous injection is copied
+ * whole (clonePlain): stripInjection edits lists and containers in place.
+ */
+function shallowWork(base: V1Pod): V1Pod {
+  const work: V1Pod = { ...base };
+  if (base.metadata !== undefined) {
+    work.metadata = { ...base.metadata };
+    const annotations = base.metadata.annotations;
+    if (annotations !== undefined && annotations !== null) work.metadata.annotations = { ...annotations };
+  }
+  if (base.spec !== undefined) work.spec = { ...base.spec };
+  return work;
 }
 
 /**
@@ -481,7 +524,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   // 1. The diff base: the input as plain JSON without managedFields.
   let base: V1Pod;
   try {
-    base = toPlain(withoutManagedFields(pod));
+    base = ctx.parsedJson === true ? withinDepth(withoutManagedFields(pod)) : toPlain(withoutManagedFields(pod));
   } catch {
     return deny(['malformed pod: not serialisable as JSON']);
   }
@@ -496,8 +539,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
 
   // 3. Read and check everything; collect every problem.
   const errors: string[] = [];
-  const work = clonePlain(base);
-  const statusRaw: unknown = work.metadata?.annotations?.[STATUS_ANNOTATION];
+  const statusRaw: unknown = base.metadata?.annotations?.[STATUS_ANNOTATION];
+  const work = statusRaw === undefined ? shallowWork(base) : clonePlain(base);
   if (statusRaw !== undefined) {
     const rec = typeof statusRaw === 'string' ? parseRecord(statusRaw) : { ok: false as const, reason: 'must be a string' };
     if (rec.ok) stripInjection(work, rec.value);
@@ -564,7 +607,28 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
     if (b.spec !== undefined) delete b.spec[field];
     if (r.spec !== undefined) delete r.spec[field];
   }
+  // Members that are the same value in both (the same object when the engine shares it
+  // between base and result) produce no operation; leaving them out saves compare a walk
+  // over every container and volume. Operations for the other members come out the same.
+  dropShared(b, r);
+  if (b.metadata !== undefined && r.metadata !== undefined) {
+    b.metadata = { ...b.metadata };
+    r.metadata = { ...r.metadata };
+    dropShared(b.metadata, r.metadata);
+  }
+  if (b.spec !== undefined && r.spec !== undefined) dropShared(b.spec, r.spec);
   return [...jsonpatch.compare(b, r), ...whole];
+}
+
+function dropShared(b: object, r: object): void {
+  const bb = b as Record<string, unknown>;
+  const rr = r as Record<string, unknown>;
+  for (const k of Object.keys(bb)) {
+    if (Object.hasOwn(rr, k) && bb[k] === rr[k] && typeof bb[k] === 'object' && bb[k] !== null) {
+      delete bb[k];
+      delete rr[k];
+    }
+  }
 }
 
 function deny(errors: string[]): InjectOutcome {

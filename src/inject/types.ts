@@ -7,6 +7,12 @@ export interface InjectContext {
   namespace: string;
   /** Labels of that namespace when known (webhook: not needed; `siding check`: from flags or the API). */
   namespaceLabels?: Readonly<Record<string, string>>;
+  /**
+   * The pod is a fresh `JSON.parse` result that nothing else will change (the webhook's
+   * request body): the engine then reads it in place instead of copying it first, and may
+   * return objects that share parts of it. Never set it for a pod the caller keeps using.
+   */
+  parsedJson?: boolean;
 }
 
 /** Stable codes for every reason a pod is not injected. */

@@ -160,6 +160,20 @@ test('the patch applied to the input pod gives the injected pod and leaves manag
   );
 });
 
+test('a pod read in place (parsedJson) gets the same outcome as a copied one and is left unchanged', () => {
+  fc.assert(
+    fc.property(validPod, fc.boolean(), (pod, reinject) => {
+      const input = reinject ? injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG)).pod : pod;
+      const text = JSON.stringify(input);
+      const parsed = JSON.parse(text) as V1Pod;
+      const inPlace = injectPod(parsed, { namespace: 'default', parsedJson: true }, DEFAULT_CONFIG);
+      assert.deepEqual(inPlace, injectPod(JSON.parse(text) as V1Pod, { namespace: 'default' }, DEFAULT_CONFIG));
+      assert.equal(JSON.stringify(parsed), text);
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
 test('injectPod never throws, whatever it is given (property)', () => {
   const podish = fc.record(
     {
