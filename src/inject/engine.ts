@@ -585,13 +585,14 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
 const NAMED_LISTS = ['initContainers', 'containers', 'volumes'] as const;
 
 /**
- * JSON Patch from `base` to `result`: fast-json-patch `compare`, except that a container
- * or volume list whose sequence of names changed is replaced whole. Index-by-index diffs
- * of an insertion would rewrite every later element in place (the app container "becomes"
- * the proxy), which is correct but unreadable and grows with the pod.
+ * JSON Patch from `base` to `result`: fast-json-patch `compare`, except for a container or
+ * volume list whose sequence of names changed. Index-by-index diffs of an insertion would
+ * rewrite every later element in place (the app container "becomes" the proxy), which is
+ * correct but unreadable and grows with the pod. Such a list gets `listOps` instead: the
+ * entries siding removes and adds, at their indexes, leaving the pod's own entries alone.
  */
 export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
-  const whole: Operation[] = [];
+  const lists: Operation[] = [];
   const b = { ...base, spec: base.spec === undefined ? undefined : { ...base.spec } };
   const r = { ...result, spec: result.spec === undefined ? undefined : { ...result.spec } };
   const namesOf = (list: unknown): string | undefined =>
@@ -601,9 +602,9 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
     const after: unknown = r.spec?.[field];
     if (namesOf(before) === namesOf(after)) continue;
     const path = `/spec/${field}`;
-    if (before === undefined) whole.push({ op: 'add', path, value: after });
-    else if (after === undefined) whole.push({ op: 'remove', path });
-    else whole.push({ op: 'replace', path, value: after });
+    if (before === undefined) lists.push({ op: 'add', path, value: after });
+    else if (after === undefined) lists.push({ op: 'remove', path });
+    else lists.push(...listOps(path, before as unknown[], after as unknown[]));
     if (b.spec !== undefined) delete b.spec[field];
     if (r.spec !== undefined) delete r.spec[field];
   }
@@ -617,7 +618,109 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
     dropShared(b.metadata, r.metadata);
   }
   if (b.spec !== undefined && r.spec !== undefined) dropShared(b.spec, r.spec);
-  return [...jsonpatch.compare(b, r), ...whole];
+  return [...jsonpatch.compare(b, r), ...lists];
+}
+
+// Lists longer than any pod's (tens of containers and volumes) are replaced whole rather
+// than matched: the matching table has before.length x after.length cells.
+const MAX_LIST_CELLS = 250_000;
+// Entries with one name but different values are compared with at most this many others;
+// a pod has one entry per name, so this only bounds the work a hostile list can cause.
+const MAX_SAME_NAME = 4;
+
+/**
+ * The operations that turn list `before` into `after` when `after` keeps some of `before`'s
+ * entries, unchanged and in order: `remove` at each dropped index, highest first (so every
+ * index is still the one in `before`), then `add` at each new entry's final index, lowest
+ * first (so every entry before it is already in place; `-` when it goes at the end).
+ *
+ * The kept entries are a longest common subsequence of equal entries (same name, same
+ * value), found with the classic table. When no entry is kept, or the lists are too long
+ * for the table, the list is replaced whole.
+ */
+function listOps(path: string, before: unknown[], after: unknown[]): Operation[] {
+  const n = before.length;
+  const m = after.length;
+  const replace: Operation[] = [{ op: 'replace', path, value: after }];
+  if (n * m > MAX_LIST_CELLS) return replace;
+  const [idB, idA] = entryClasses(before, after);
+  const same = (i: number, j: number): boolean => idB[i] === idA[j];
+  // lcs[i * w + j]: length of the longest common subsequence of before[i..] and after[j..].
+  const w = m + 1;
+  const lcs = new Uint32Array((n + 1) * w);
+  const at = (i: number, j: number): number => lcs[i * w + j] ?? 0;
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) lcs[i * w + j] = same(i, j) ? at(i + 1, j + 1) + 1 : Math.max(at(i + 1, j), at(i, j + 1));
+  }
+  if (at(0, 0) === 0) return replace;
+  const keptBefore = new Uint8Array(n);
+  const keptAfter = new Uint8Array(m);
+  for (let i = 0, j = 0; i < n && j < m; ) {
+    if (same(i, j) && at(i, j) === at(i + 1, j + 1) + 1) {
+      keptBefore[i++] = 1;
+      keptAfter[j++] = 1;
+    } else if (at(i + 1, j) === at(i, j)) i++;
+    else j++;
+  }
+  const ops: Operation[] = [];
+  let length = n;
+  for (let i = n - 1; i >= 0; i--) {
+    if (keptBefore[i] === 1) continue;
+    ops.push({ op: 'remove', path: `${path}/${i}` });
+    length--;
+  }
+  for (let j = 0; j < m; j++) {
+    if (keptAfter[j] === 1) continue;
+    ops.push({ op: 'add', path: `${path}/${j === length ? '-' : j}`, value: after[j] });
+    length++;
+  }
+  return ops;
+}
+
+/**
+ * A number per entry of both lists such that equal numbers mean equal entries (same name,
+ * same JSON value). Each entry is compared only with the first few distinct entries of its
+ * name (MAX_SAME_NAME); past those it gets a number of its own, which can only make the
+ * patch longer, never wrong.
+ */
+function entryClasses(before: unknown[], after: unknown[]): [Int32Array, Int32Array] {
+  const byName = new Map<unknown, { value: unknown; id: number }[]>();
+  let next = 0;
+  const classify = (list: unknown[]): Int32Array => {
+    const ids = new Int32Array(list.length);
+    list.forEach((value, k) => {
+      const name = (value as { name?: unknown }).name;
+      const reps = byName.get(name) ?? [];
+      if (reps.length === 0) byName.set(name, reps);
+      const found = reps.find((r) => jsonEqual(r.value, value));
+      if (found !== undefined) ids[k] = found.id;
+      else {
+        const id = next++;
+        ids[k] = id;
+        if (reps.length < MAX_SAME_NAME) reps.push({ value, id });
+      }
+    });
+    return ids;
+  };
+  return [classify(before), classify(after)];
+}
+
+/** Deep equality of plain JSON values (what JSON.stringify would write the same way, key order aside). */
+function jsonEqual(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x)) {
+    if (!Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!jsonEqual(x[i], y[i])) return false;
+    return true;
+  }
+  if (Array.isArray(y)) return false;
+  const xo = x as Record<string, unknown>;
+  const yo = y as Record<string, unknown>;
+  const keys = Object.keys(xo);
+  if (keys.length !== Object.keys(yo).length) return false;
+  for (const k of keys) if (!Object.hasOwn(yo, k) || !jsonEqual(xo[k], yo[k])) return false;
+  return true;
 }
 
 function dropShared(b: object, r: object): void {

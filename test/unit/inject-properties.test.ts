@@ -160,6 +160,50 @@ test('the patch applied to the input pod gives the injected pod and leaves manag
   );
 });
 
+test("the patch adds siding's own containers and volumes at indexes and never rewrites the pod's own entries", () => {
+  fc.assert(
+    fc.property(validPod, (pod) => {
+      const out = injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG));
+      for (const op of out.patch) {
+        const m = /^\/spec\/(initContainers|containers|volumes)(\/.*)?$/.exec(op.path);
+        if (m === null) continue;
+        if (m[2] === undefined) {
+          // A whole list only where the pod had none.
+          assert.equal(op.op, 'add', JSON.stringify(op));
+          assert.equal((pod.spec as Record<string, unknown> | undefined)?.[m[1] ?? ''], undefined, JSON.stringify(op));
+          continue;
+        }
+        assert.equal(op.op, 'add', JSON.stringify(op));
+        assert.match(m[2], /^\/(\d+|-)$/);
+        assert.ok(String((op as { value?: { name?: unknown } }).value?.name).startsWith('siding-'), JSON.stringify(op));
+      }
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test('re-injecting under another config gives a patch that turns the injected pod into the re-injected one', () => {
+  const other = {
+    ...DEFAULT_CONFIG,
+    nativeSidecar: !DEFAULT_CONFIG.nativeSidecar,
+    holdApplicationUntilProxyStarts: !DEFAULT_CONFIG.holdApplicationUntilProxyStarts,
+    proxy: { ...DEFAULT_CONFIG.proxy, image: 'registry.example.com/mesh/envoy:v2', volumes: [] },
+  };
+  fc.assert(
+    fc.property(validPod, fc.boolean(), (pod, otherFirst) => {
+      const [first, second] = otherFirst ? [other, DEFAULT_CONFIG] : [DEFAULT_CONFIG, other];
+      const once = injectedOf(injectPod(pod, { namespace: 'default' }, first)).pod;
+      const input = JSON.parse(JSON.stringify(once)) as V1Pod;
+      const again = injectedOf(injectPod(input, { namespace: 'default' }, second));
+      const applied = jsonpatch.applyPatch(JSON.parse(JSON.stringify(once)) as V1Pod, structuredClone(again.patch)).newDocument;
+      assert.deepEqual(applied, again.pod);
+      const apps = (again.pod.spec?.containers ?? []).filter((c) => c.name !== 'siding-proxy');
+      assert.deepEqual(apps, JSON.parse(JSON.stringify(pod.spec?.containers)));
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
 test('a pod read in place (parsedJson) gets the same outcome as a copied one and is left unchanged', () => {
   fc.assert(
     fc.property(validPod, fc.boolean(), (pod, reinject) => {
