@@ -4,7 +4,8 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { DEFAULT_CONFIG, loadConfigFile, type InjectionConfig } from '../config/index.js';
+import type { InjectionConfig } from '../config/index.js';
+import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { KubeWebhookOptions } from '../kube/options.js';
 import type { KubeParts } from '../kube/webhook.js';
 import type { ConfigStatus, LogLevel } from './app.js';
@@ -28,7 +29,9 @@ export interface WebhookOptions {
 
 /** Loads the config (throws ConfigError), picks the TLS source, and starts listening. */
 export async function startWebhook(options: WebhookOptions): Promise<WebhookServer> {
-  const config: InjectionConfig = options.configFile === undefined ? DEFAULT_CONFIG : await loadConfigFile(options.configFile);
+  // The file parser (and yaml, about 5 MB of memory) is loaded only when there is a file.
+  const config: InjectionConfig =
+    options.configFile === undefined ? DEFAULT_CONFIG : await (await import('../config/parse.js')).loadConfigFile(options.configFile);
   const status: ConfigStatus = {
     ok: true,
     detail: options.configFile === undefined ? 'built-in default config' : `config file ${options.configFile}`,

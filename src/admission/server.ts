@@ -6,7 +6,7 @@ import https from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance, FastifyServerFactory } from 'fastify';
 import { CertError, errorMessage } from '../errors/index.js';
-import { certificateInfo } from '../certs/index.js';
+import { certificateInfo } from '../certs/info.js';
 import { buildApp, type AppDeps } from './app.js';
 import { formatAuthority, type ListenAddress } from './listen.js';
 import { createTlsMetrics } from './metrics.js';

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { CertError, errorMessage } from '../errors/index.js';
-import { generateSelfSigned, parseSubjectAltName } from '../certs/index.js';
+import { parseSubjectAltName } from '../certs/names.js';
 
 /** PEM certificate (may be followed by intermediates) and its PEM private key. */
 export interface TlsMaterial {
@@ -47,8 +47,9 @@ export function selfSignedTlsSource(): TlsSource {
     description: `self-signed certificate generated in memory (SANs ${SELF_SIGNED_SANS.join(', ')}; valid ${SELF_SIGNED_VALIDITY_DAYS} days)`,
     notice:
       'no --tls-cert-file/--tls-key-file given: serving a self-signed certificate generated in memory; clients must skip verification or pin its fingerprint (use real certificates in a cluster)',
-    load: () =>
-      generateSelfSigned({
+    // node-forge (several MB of memory) is loaded only here, not by a webhook serving files.
+    load: async () =>
+      (await import('../certs/generate.js')).generateSelfSigned({
         validityDays: SELF_SIGNED_VALIDITY_DAYS,
         subjectAltNames: SELF_SIGNED_SANS.map(parseSubjectAltName),
       }),

@@ -1,6 +1,9 @@
 import { VERSION } from '../version.js';
 import type { InjectionConfig } from './types.js';
 
+/** Volume names siding adds itself. */
+export const XTABLES_LOCK_VOLUME = 'siding-xtables-lock';
+
 /**
  * The built-in injection config. A config file is merged over it (objects merge,
  * scalars and lists replace). docs/config.md documents every field and this default.

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, errorMessage } from '../errors/index.js';
-import { DEFAULT_CONFIG } from './defaults.js';
+import { DEFAULT_CONFIG, XTABLES_LOCK_VOLUME } from './defaults.js';
 import type {
   CidrSpec,
   EnvVar,
@@ -45,8 +45,7 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_ID = 2147483647;
 /** Env names siding sets itself on the proxy. */
 export const RESERVED_PROXY_ENV = ['POD_NAME', 'POD_NAMESPACE', 'INSTANCE_IP'] as const;
-/** Volume names siding adds itself. */
-export const XTABLES_LOCK_VOLUME = 'siding-xtables-lock';
+export { XTABLES_LOCK_VOLUME } from './defaults.js';
 
 type Mutable<T> = T extends readonly (infer U)[]
   ? Mutable<U>[]

@@ -18,7 +18,9 @@ import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { formatAnnotationProblem, type AnnotationProblem } from '../errors/index.js';
 import type { InjectionConfig, RedirectConfig, Resources } from '../config/index.js';
-import { XTABLES_LOCK_VOLUME } from '../config/index.js';
+// Not the src/config barrel: that loads the config file parser (and yaml), which the
+// webhook needs only with --config.
+import { XTABLES_LOCK_VOLUME } from '../config/defaults.js';
 import {
   displayValue,
   formatCidrSpec,

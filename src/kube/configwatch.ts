@@ -18,8 +18,9 @@ import { errorMessage } from '../errors/index.js';
 import type { Clock, Logger } from './clock.js';
 import type { ConfigMapObject, KubeApi } from './client.js';
 import { ObjectWatcher, type Backoff } from './watcher.js';
+import { DEFAULT_CONFIG_KEY } from './options.js';
 
-export const DEFAULT_CONFIG_KEY = 'config.yaml';
+export { DEFAULT_CONFIG_KEY };
 
 export interface LiveConfigStatus {
   /** A valid config is being served (the latest accepted version, or the initial one). */

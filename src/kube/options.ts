@@ -5,7 +5,9 @@
 import { parseNamespaceName, parseServiceName } from '../certs/names.js';
 import { InputError, errorMessage } from '../errors/index.js';
 import { DEFAULT_POLICY, validatePolicy, type RotationPolicy } from './rotation.js';
-import { DEFAULT_CONFIG_KEY } from './configwatch.js';
+
+/** The ConfigMap key the config is read from (configwatch.ts); here so that parsing flags loads no watcher. */
+export const DEFAULT_CONFIG_KEY = 'config.yaml';
 
 export const DEFAULTS = {
   namespace: 'siding-system',
