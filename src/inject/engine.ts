@@ -644,6 +644,19 @@ function listOps(path: string, before: unknown[], after: unknown[]): Operation[]
   const n = before.length;
   const m = after.length;
   const replace: Operation[] = [{ op: 'replace', path, value: after }];
+  // The usual case, a first injection: `after` is `before` (the same objects, shared by the
+  // engine) with siding's entries inserted. Each entry of `after` that is not the next one
+  // of `before` is an insertion.
+  let k = 0;
+  for (let j = 0; j < m && k < n; j++) if (after[j] === before[k]) k++;
+  if (n > 0 && k === n) {
+    const adds: Operation[] = [];
+    for (let j = 0, i = 0; j < m; j++) {
+      if (i < n && after[j] === before[i]) i++;
+      else adds.push({ op: 'add', path: `${path}/${j === n + adds.length ? '-' : j}`, value: after[j] });
+    }
+    return adds;
+  }
   if (n * m > MAX_LIST_CELLS) return replace;
   const [idB, idA] = entryClasses(before, after);
   const same = (i: number, j: number): boolean => idB[i] === idA[j];
