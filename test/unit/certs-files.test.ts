@@ -6,28 +6,26 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateCertificateFiles } from '../../src/certs/index.js';
 import { CertError } from '../../src/errors/index.js';
-import { main } from '../../src/cli/index.js';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
 
-/** Runs the CLI in-process, capturing stdout/stderr and restoring process.exitCode. */
-async function runCli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  process.stdout.write = (chunk: string | Uint8Array) => out.push(String(chunk)) > 0;
-  process.stderr.write = (chunk: string | Uint8Array) => err.push(String(chunk)) > 0;
-  try {
-    await main(args);
-    return { exitCode: Number(process.exitCode ?? 0), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-    process.exitCode = saved;
-  }
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/**
+ * Runs the built CLI in its own process. (Capturing process.stdout in this process would
+ * also swallow the test runner's own report lines written meanwhile.)
+ */
+function runCli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  assert.ok(existsSync(CLI), 'dist/cli.js is missing: run npm run build first');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ exitCode: code, stdout, stderr });
+    });
+  });
 }
 
 describe('generateCertificateFiles', () => {
