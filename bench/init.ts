@@ -14,7 +14,7 @@ import { Bench } from 'tinybench';
 import {
   buildRules,
   CountingRunner,
-  ExecaRunner,
+  SpawnRunner,
   lookPath,
   memoryLogger,
   parseInitFlags,
@@ -121,7 +121,7 @@ function familyOf(cmd: Command): 'ipv4' | 'ipv6' {
 async function countPrograms(): Promise<{ commands: Command[] }> {
   const ns = await freshNetns();
   try {
-    const runner = new CountingRunner(new ExecaRunner());
+    const runner = new CountingRunner(new SpawnRunner());
     const opts = parseInitFlags({ ...SEED_RAW, netns: ns.path }, { exists: () => true });
     await runInit(opts, {
       runner,

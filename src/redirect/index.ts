@@ -7,7 +7,7 @@ export type { Rule, Table, Purpose } from './rules.js';
 export { render, renderRule, renderCleanup, renderCleanupForRules, renderRestore } from './render.js';
 export { parseSave, sidingState, normaliseSave, hasRules } from './save.js';
 export type { SavedRuleset, SidingState, SidingTableState } from './save.js';
-export { ExecaRunner, SpawnRunner, RecordingRunner, CountingRunner, programOf } from './runner.js';
+export { SpawnRunner, RecordingRunner, CountingRunner, programOf } from './runner.js';
 export type { Command, Runner, RunResult, Responder } from './runner.js';
 export { NamespaceHost, lookPath, readFileOrUndefined } from './host.js';
 export { detectBackend, likelyMissingModules } from './backend.js';

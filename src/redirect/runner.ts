@@ -1,7 +1,6 @@
 /**
- * The only way siding init runs a program: a `Runner` is passed in. `SpawnRunner` (the
- * CLI's) and `ExecaRunner` run programs for real (argument arrays, never a shell);
- * `RecordingRunner` answers from a script and records every program, for tests and for
+ * The only way siding init runs a program: a `Runner` is passed in. `SpawnRunner` runs
+ * programs for real (argument arrays, never a shell); `RecordingRunner` answers from a script and records every program, for tests and for
  * counting programs per run.
  */
 import { spawn } from 'node:child_process';
@@ -33,25 +32,6 @@ export interface Runner {
 // Longest any single program may run. iptables-restore waits at most --lock-wait (600 s)
 // itself; this only stops a program that hangs for another reason.
 const DEFAULT_TIMEOUT_MS = 660_000;
-
-/** Runs programs with execa. */
-export class ExecaRunner implements Runner {
-  async run(cmd: Command): Promise<RunResult> {
-    const { execa } = await import('execa');
-    const result = await execa(cmd.file, [...cmd.args], {
-      reject: false,
-      stripFinalNewline: false,
-      timeout: cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      ...(cmd.input === undefined ? { stdin: 'ignore' as const } : { input: cmd.input }),
-    });
-    if (result.exitCode === undefined) {
-      const message = (result as { shortMessage?: string }).shortMessage ?? 'could not start';
-      const code = (result as { code?: string }).code ?? message;
-      return { exitCode: 127, stdout: '', stderr: message, spawnError: code };
-    }
-    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-  }
-}
 
 /**
  * Runs programs with node:child_process (argument arrays, never a shell). `siding init`

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, initPrerequisite, Lab, PEER4, run, SEED } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
-import { CountingRunner, ExecaRunner, programOf } from '../../src/redirect/runner.js';
+import { CountingRunner, SpawnRunner, programOf } from '../../src/redirect/runner.js';
 
 const prereq = initPrerequisite();
 const FOREIGN = '*nat\n-A OUTPUT -p tcp --dport 5555 -m comment --comment foreign -j RETURN\nCOMMIT\n';
@@ -57,7 +57,7 @@ describe('--ipv6 and the number of programs run', skipUnless(prereq), () => {
   });
 
   it('applies both families with at most three programs per IP family', async () => {
-    const counting = new CountingRunner(new ExecaRunner());
+    const counting = new CountingRunner(new SpawnRunner());
     await lab.sidingOk(SEED, { runner: counting });
     const programs = counting.commands.map(programOf);
     const v6 = programs.filter((p) => p.startsWith('ip6tables') || p === 'cat');
