@@ -6,27 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateCertificateFiles } from '../../src/certs/index.js';
 import { CertError } from '../../src/errors/index.js';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../helpers/cli.js';
 
 const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
-
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-/**
- * Runs the built CLI in its own process. (Capturing process.stdout in this process would
- * also swallow the test runner's own report lines written meanwhile.)
- */
-function runCli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  assert.ok(existsSync(CLI), 'dist/cli.js is missing: run npm run build first');
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ exitCode: code, stdout, stderr });
-    });
-  });
-}
 
 describe('generateCertificateFiles', () => {
   let root: string;
@@ -122,7 +104,7 @@ describe('siding certs generate', () => {
       '--service', 'siding', '--namespace', 'siding-system', '--out-dir', dir,
       '--validity-days', '10', '--extra-san', 'localhost,127.0.0.1', '--extra-san', '::1',
     ]);
-    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /tls\.crt/);
     const leaf = new X509Certificate(await readFile(path.join(dir, 'tls.crt')));
     assert.equal(
@@ -145,7 +127,7 @@ describe('siding certs generate', () => {
     it(`exits 2 on ${what} and writes nothing`, async () => {
       const dir = path.join(root, 'bad');
       const r = await runCli(['certs', 'generate', ...args, '--out-dir', dir]);
-      assert.equal(r.exitCode, 2);
+      assert.equal(r.code, 2);
       assert.match(r.stderr, message);
       await assert.rejects(stat(dir), { code: 'ENOENT' });
     });
@@ -153,17 +135,17 @@ describe('siding certs generate', () => {
 
   it('exits 2 when a required flag is missing', async () => {
     const r = await runCli(['certs', 'generate', '--service', 's', '--out-dir', path.join(root, 'x')]);
-    assert.equal(r.exitCode, 2);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /--namespace/);
   });
 
   it('exits 1 when the files exist and --force is not given', async () => {
     const dir = path.join(root, 'twice');
     const args = ['certs', 'generate', '--service', 's', '--namespace', 'n', '--out-dir', dir, '--validity-days', '1'];
-    assert.equal((await runCli(args)).exitCode, 0);
+    assert.equal((await runCli(args)).code, 0);
     const second = await runCli(args);
-    assert.equal(second.exitCode, 1);
+    assert.equal(second.code, 1);
     assert.match(second.stderr, /already exists/);
-    assert.equal((await runCli([...args, '--force'])).exitCode, 0);
+    assert.equal((await runCli([...args, '--force'])).code, 0);
   });
 });

@@ -4,21 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
+import { runCli } from '../helpers/cli.js';
 import { fixturePath, fixtureText } from '../helpers/fixtures.js';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-async function siding(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  assert.ok(existsSync(CLI), 'dist/cli.js is missing: run npm run build first');
-  const r = await execa(process.execPath, [CLI, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
-  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const siding = runCli;
 
 function tempFile(name: string, text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'siding-cli-')), name);
