@@ -100,11 +100,7 @@ export async function generateServingCert(options: ServingOptions): Promise<Cert
   cert.setSubject([{ name: 'commonName', value: options.commonName }]);
   cert.setIssuer(ca.cert.subject.attributes);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: options.subjectAltNames.map(toForgeAltName) },
-    { name: 'subjectKeyIdentifier' },
+    ...servingExtensions(options.subjectAltNames),
     { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   return sign(cert, ca.key, keys.privateKeyPem);
@@ -122,14 +118,19 @@ export async function generateSelfSigned(options: SelfSignedOptions): Promise<Ce
   const subject = [{ name: 'commonName', value: options.commonName ?? 'siding-webhook (self-signed)' }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
-  cert.setExtensions([
+  cert.setExtensions(servingExtensions(options.subjectAltNames));
+  return sign(cert, keys.privateKey, keys.privateKeyPem);
+}
+
+/** Extensions of a TLS server certificate, CA-signed or self-signed: serverAuth, not a CA. */
+function servingExtensions(subjectAltNames: readonly SubjectAltName[]): object[] {
+  return [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: options.subjectAltNames.map(toForgeAltName) },
+    { name: 'subjectAltName', altNames: subjectAltNames.map(toForgeAltName) },
     { name: 'subjectKeyIdentifier' },
-  ]);
-  return sign(cert, keys.privateKey, keys.privateKeyPem);
+  ];
 }
 
 /** A random, positive, minimally encoded serial as forge wants it (hex). */
