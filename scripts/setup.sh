@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 for pair in iptables:iptables ip:iproute2 etcd:etcd-server conntrack:conntrack nft:nftables \
-            setpriv:util-linux nsenter:util-linux openssl:openssl; do
+            setpriv:util-linux nsenter:util-linux flock:util-linux openssl:openssl python3:python3; do
   bin=${pair%%:*} pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
