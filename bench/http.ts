@@ -1,13 +1,15 @@
 /**
  * Webhook over HTTPS against the baseline, side by side in one run, plus the webhook's
  * resident memory. Three processes at a time: the server under test (`node dist/cli.js
- * webhook`, or bench/baseline.ts), and the load generator (bench/loader.ts). Both servers
- * use the same certificate, written by `siding certs generate`.
+ * webhook` with the heap flags the Deployment uses, or bench/baseline.ts), and the load
+ * generator (bench/loader.ts). Both servers use the same certificate, written by `siding
+ * certs generate`.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { makeReview, reviewBody, SIZES, type Size } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './loader.js';
 import { clockTicks, CLI, cpuSeconds, mustRun, residentMemory, runProgram, startServer, tsNode, type Server } from './procs.js';
@@ -17,7 +19,10 @@ export const CONCURRENCY = [1, 16, 64] as const;
 export interface HttpSettings {
   durationS: number;
   warmupS: number;
-  /** Extra node flags for the webhook process (BENCH_WEBHOOK_NODE_FLAGS), e.g. heap sizes. */
+  /**
+   * Extra node flags for the webhook process (BENCH_WEBHOOK_NODE_FLAGS), after
+   * WEBHOOK_NODE_FLAGS: V8 takes the last value of a flag, so these override them.
+   */
   webhookNodeFlags: string[];
   /** Seconds to wait idle after the last run before reading the settled memory. */
   settleS: number;
@@ -141,7 +146,7 @@ export async function benchHttp(s: HttpSettings): Promise<HttpResults> {
     const logFd = openSync(logFile, 'w');
     const webhook = await startServer(
       process.execPath,
-      [...s.webhookNodeFlags, CLI, 'webhook', '--listen', '127.0.0.1:0', '--tls-cert-file', cert, '--tls-key-file', key],
+      [...WEBHOOK_NODE_FLAGS, ...s.webhookNodeFlags, CLI, 'webhook', '--listen', '127.0.0.1:0', '--tls-cert-file', cert, '--tls-key-file', key],
       listeningUrl,
       { stdio: ['ignore', logFd, 'pipe'], readOutput: () => readFileSync(logFile, 'utf8') },
     );

@@ -8,11 +8,14 @@
  * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset,
  * BENCH_SETTLE seconds idle before the settled memory reading (default 30),
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
- * `--max-semi-space-size=4`; default none, as `node dist/cli.js webhook` runs).
+ * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
+ * Deployment uses (WEBHOOK_NODE_FLAGS, src/admission/node-flags.ts); these come after them,
+ * so a flag given here overrides the default one.
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { benchHttp, type HttpResults } from './http.js';
@@ -93,7 +96,8 @@ const results = {
     init_runs: initRuns,
     engine_ms: engineMs,
     settle_s: settleS,
-    webhook_node_flags: webhookNodeFlags,
+    // Every flag the webhook ran with, the default ones included (older results list only the extra ones).
+    webhook_node_flags: [...WEBHOOK_NODE_FLAGS, ...webhookNodeFlags],
     parts: only.length === 0 ? [...PARTS] : only,
   },
   body_bytes: http?.bodyBytes ?? null,

@@ -58,6 +58,9 @@ etcd_peer_port=$((etcd_port + 1))
 kcm_port=${SIDING_TESTENV_KCM_PORT:-10257}
 webhook_port=${SIDING_TESTENV_WEBHOOK_PORT:-9443}
 timeout=${SIDING_TESTENV_TIMEOUT:-120}
+# The heap flags every launch of the webhook passes to node, as the Deployment does; the
+# list and the reason live in src/admission/node-flags.ts (a unit test keeps them in step).
+webhook_node_flags=(--max-semi-space-size=8 --heap-growing-percent=50)
 # ClusterIPs are allocated from here but never routed (no kube-proxy); the first
 # address is the `kubernetes` Service, which the apiserver certificate names.
 service_cidr=10.250.100.0/24
@@ -441,7 +444,7 @@ start_webhook() {
       --config "$state/webhook/config.yaml")
   fi
   # `ip netns exec` execs node, so the recorded pid is the webhook's own.
-  start_bg webhook ip netns exec "$netns" node "$repo/dist/cli.js" "${args[@]}"
+  start_bg webhook ip netns exec "$netns" node "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
 }
 
 write_endpoints() {

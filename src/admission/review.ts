@@ -15,6 +15,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { InjectionConfig } from '../config/index.js';
 import type { InjectContext, InjectOutcome } from '../inject/types.js';
+import { serializePatch } from '../inject/patch-json.js';
 import { errorMessage } from '../errors/index.js';
 import type { AdmissionRequest, AdmissionResponse } from './types.js';
 
@@ -100,7 +101,7 @@ export function reviewRequest(request: AdmissionRequest, getConfig: () => Inject
       const response: AdmissionResponse = { uid, allowed: true };
       if (outcome.patch.length > 0) {
         response.patchType = 'JSONPatch';
-        response.patch = Buffer.from(JSON.stringify(outcome.patch)).toString('base64');
+        response.patch = Buffer.from(serializePatch(outcome.patch)).toString('base64');
       }
       if (outcome.warnings.length > 0) response.warnings = outcome.warnings;
       return outcome.patch.length > 0

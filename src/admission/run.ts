@@ -10,6 +10,7 @@ import type { KubeWebhookOptions } from '../kube/options.js';
 import type { KubeParts } from '../kube/webhook.js';
 import type { ConfigStatus, LogLevel } from './app.js';
 import type { ListenAddress } from './listen.js';
+import { missingNodeFlags } from './node-flags.js';
 import { startServer, type ServerTimeouts, type WebhookServer } from './server.js';
 import { fileTlsSource, selfSignedTlsSource, type TlsSource } from './tls.js';
 
@@ -70,6 +71,14 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
   } catch (e) {
     kube?.stop();
     throw e;
+  }
+  // Logged after "webhook listening", for whoever starts node by hand (node-flags.ts says why).
+  const missing = missingNodeFlags(process.execArgv);
+  if (missing.length > 0) {
+    server.app.log.info(
+      { nodeFlags: missing },
+      "node started without siding's recommended heap flags; memory under load may exceed the documented figures",
+    );
   }
   if (kube === undefined) return server;
   attachLog?.(server.app.log);

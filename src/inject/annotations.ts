@@ -222,6 +222,16 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
 const KNOWN_SIDING_KEYS = new Set<string>([STATUS_ANNOTATION, ...ANNOTATIONS.map((s) => s.key)]);
 const KNOWN_ISTIO_KEYS = new Set<string>(ANNOTATIONS.flatMap((s) => s.aliases));
 
+/** Every key (siding's and Istio's) of the rows readAnnotations reads, and those it also reads from labels. */
+const SETTING_KEYS = new Set<string>(ANNOTATIONS.filter((s) => s.field !== 'inject').flatMap((s) => [s.key, ...s.aliases]));
+const LABEL_SETTING_KEYS = new Set<string>(ANNOTATIONS.filter((s) => s.field !== 'inject' && s.label).flatMap((s) => [s.key, ...s.aliases]));
+
+function hasAnyKey(map: Record<string, unknown>, keys: ReadonlySet<string>): boolean {
+  if (keys.size === 0) return false;
+  for (const k in map) if (keys.has(k) && Object.hasOwn(map, k)) return true;
+  return false;
+}
+
 export interface FoundValue {
   /** The key the value was read from (siding's or an alias). */
   key: string;
@@ -253,8 +263,10 @@ function stringMap(v: unknown): Record<string, unknown> {
  * key before Istio's, so siding's own key wins. Returns every candidate in that order.
  */
 export function candidates(pod: V1Pod, spec: AnyAnnotationSpec): FoundValue[] {
-  const labels = stringMap(pod.metadata?.labels);
-  const annotations = stringMap(pod.metadata?.annotations);
+  return candidatesIn(stringMap(pod.metadata?.labels), stringMap(pod.metadata?.annotations), spec);
+}
+
+function candidatesIn(labels: Record<string, unknown>, annotations: Record<string, unknown>, spec: AnyAnnotationSpec): FoundValue[] {
   const out: FoundValue[] = [];
   const take = (map: Record<string, unknown>, key: string, source: FoundValue['source']): void => {
     if (Object.hasOwn(map, key)) {
@@ -263,11 +275,14 @@ export function candidates(pod: V1Pod, spec: AnyAnnotationSpec): FoundValue[] {
       else out.push({ key, source, raw: JSON.stringify(v) ?? String(v), isString: false });
     }
   };
-  for (const key of [spec.key, ...spec.aliases]) {
+  take0(spec.key);
+  for (const key of spec.aliases) take0(key);
+  return out;
+
+  function take0(key: string): void {
     if (spec.label) take(labels, key, 'label');
     take(annotations, key, 'annotation');
   }
-  return out;
 }
 
 function parseOne<K extends AnnotationField>(spec: AnnotationSpec<K>, found: FoundValue, out: ReadResult): void {
@@ -285,8 +300,8 @@ function parseOne<K extends AnnotationField>(spec: AnnotationSpec<K>, found: Fou
 }
 
 /** The winning value of one setting, parsed; problems and override warnings are appended to `out`. */
-export function readSetting(pod: V1Pod, spec: AnyAnnotationSpec, out: ReadResult): void {
-  const found = candidates(pod, spec);
+function readSetting(labels: Record<string, unknown>, annotations: Record<string, unknown>, spec: AnyAnnotationSpec, out: ReadResult): void {
+  const found = candidatesIn(labels, annotations, spec);
   const [winner, ...losers] = found;
   if (winner === undefined) return;
   for (const l of losers) {
@@ -326,8 +341,11 @@ export function readAnnotations(pod: V1Pod): ReadResult {
       out.warnings.push(`annotation '${displayValue(key)}' is not supported by siding and is ignored`);
     }
   }
+  const labels = stringMap(pod.metadata?.labels);
+  // Most pods set none of these: then no row needs to look (16 rows, up to four keys each).
+  if (!hasAnyKey(annotations, SETTING_KEYS) && !hasAnyKey(labels, LABEL_SETTING_KEYS)) return out;
   for (const spec of ANNOTATIONS) {
-    if (spec.field !== 'inject') readSetting(pod, spec, out);
+    if (spec.field !== 'inject') readSetting(labels, annotations, spec, out);
   }
   return out;
 }

@@ -30,6 +30,7 @@ import {
 } from '../config/values.js';
 import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
+import { frozenWithJson } from './patch-json.js';
 import { shouldInject } from './policy.js';
 import {
   DEFAULT_CONTAINER_ANNOTATION,
@@ -223,6 +224,47 @@ export function buildVolumes(config: InjectionConfig): V1Volume[] {
   ];
 }
 
+/** siding's own containers and volumes for one pod: frozen, shared by every pod with the same settings. */
+interface InjectionParts {
+  init: V1Container;
+  proxy: V1Container;
+  volumes: readonly V1Volume[];
+  /** The status record's text, by the pod annotations siding added besides it (none, or the default container). */
+  recordText: Map<string, string>;
+}
+
+// Distinct annotation values per config whose parts are kept. Pods of one workload share
+// theirs, so a cluster has a few; the bound only keeps hostile variety from growing memory.
+const MAX_PARTS_PER_CONFIG = 64;
+const partsCache = new WeakMap<InjectionConfig, Map<string, InjectionParts>>();
+
+/**
+ * The parts `buildInitContainer`, `buildProxyContainer` and `buildVolumes` make, built once
+ * per config (by identity: a config is never changed, a reload brings a new object) and per
+ * annotation values, which with the config decide the settings. They are frozen, so a pod
+ * can hold them without a copy, and their JSON is remembered for `serializePatch`.
+ */
+function injectionParts(config: InjectionConfig, settings: PodSettings, values: Partial<AnnotationValues>): InjectionParts {
+  let byValues = partsCache.get(config);
+  if (byValues === undefined) {
+    byValues = new Map();
+    partsCache.set(config, byValues);
+  }
+  const key = JSON.stringify(values);
+  let parts = byValues.get(key);
+  if (parts === undefined) {
+    parts = {
+      init: frozenWithJson(buildInitContainer(config, settings)),
+      proxy: frozenWithJson(buildProxyContainer(config, settings, settings.nativeSidecar ? 'native' : 'classic')),
+      volumes: Object.freeze(buildVolumes(config).map((v) => frozenWithJson(v))),
+      recordText: new Map(),
+    };
+    if (byValues.size >= MAX_PARTS_PER_CONFIG) byValues.clear();
+    byValues.set(key, parts);
+  }
+  return parts;
+}
+
 // ---------------------------------------------------------------------------
 // Typed mutators: each changes one part of the (already stripped) pod.
 // ---------------------------------------------------------------------------
@@ -240,7 +282,7 @@ function addContainers(pod: V1Pod, init: V1Container, proxy: V1Container, settin
   pod.spec = spec;
 }
 
-function addVolumes(pod: V1Pod, volumes: V1Volume[]): void {
+function addVolumes(pod: V1Pod, volumes: readonly V1Volume[]): void {
   const spec = pod.spec ?? { containers: [] };
   spec.volumes = [...(spec.volumes ?? []), ...volumes];
   pod.spec = spec;
@@ -257,9 +299,9 @@ function addDefaultContainer(pod: V1Pod, record: InjectionRecord): void {
   record.annotations.push(DEFAULT_CONTAINER_ANNOTATION);
 }
 
-function markInjected(pod: V1Pod, record: InjectionRecord): void {
+function markInjected(pod: V1Pod, recordText: string): void {
   const metadata = pod.metadata ?? {};
-  metadata.annotations = { ...metadata.annotations, [STATUS_ANNOTATION]: renderRecord(record) };
+  metadata.annotations = { ...metadata.annotations, [STATUS_ANNOTATION]: recordText };
   pod.metadata = metadata;
 }
 
@@ -316,21 +358,33 @@ function uidProblems(pod: V1Pod, config: InjectionConfig): string[] {
   const psc = pod.spec?.securityContext;
   if (psc?.runAsUser === uid) out.push(`the pod securityContext runs as UID ${uid}, the proxy's UID: ${why}`);
   if (psc?.runAsGroup === gid) out.push(`the pod securityContext runs as GID ${gid}, the proxy's GID: ${why}`);
-  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-  for (const c of containers) {
+  for (const c of allContainers(pod)) {
     if (c.securityContext?.runAsUser === uid) out.push(`container ${displayValue(c.name)} runs as UID ${uid}, the proxy's UID: ${why}`);
     if (c.securityContext?.runAsGroup === gid) out.push(`container ${displayValue(c.name)} runs as GID ${gid}, the proxy's GID: ${why}`);
   }
   return out;
 }
 
+/** The pod's init containers, then its containers. */
+function allContainers(pod: V1Pod): V1Container[] {
+  const init = pod.spec?.initContainers;
+  const app = pod.spec?.containers ?? [];
+  return init === undefined || init.length === 0 ? app : init.concat(app);
+}
+
+const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
+const ourVolumes = new WeakMap<InjectionConfig, ReadonlySet<string>>();
+
 function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
   const out: string[] = [];
-  const ours = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    if (ours.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+  for (const c of allContainers(pod)) {
+    if (OUR_CONTAINERS.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
   }
-  const volumes = new Set([XTABLES_LOCK_VOLUME, ...config.proxy.volumes.map((v) => v.name)]);
+  let volumes = ourVolumes.get(config);
+  if (volumes === undefined) {
+    volumes = new Set([XTABLES_LOCK_VOLUME, ...config.proxy.volumes.map((v) => v.name)]);
+    ourVolumes.set(config, volumes);
+  }
   for (const v of pod.spec?.volumes ?? []) {
     if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
   }
@@ -342,13 +396,28 @@ const RESOURCE_KEYS = {
   memory: { request: 'proxyMemory', limit: 'proxyMemoryLimit' },
 } as const;
 
+// Parsed quantities: a cluster uses a handful (the config's and a few annotations').
+// Bounded so that hostile variety cannot grow it.
+const MAX_QUANTITIES = 256;
+const quantities = new Map<string, number>();
+
+function quantity(q: string): number {
+  let v = quantities.get(q);
+  if (v === undefined) {
+    v = quantityValue(q);
+    if (quantities.size >= MAX_QUANTITIES) quantities.clear();
+    quantities.set(q, v);
+  }
+  return v;
+}
+
 /** A request above its limit (after annotations) would make the API server reject the pod. */
 function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[] {
   const out: AnnotationProblem[] = [];
   for (const kind of ['cpu', 'memory'] as const) {
     const req = settings.proxyResources.requests[kind];
     const lim = settings.proxyResources.limits[kind];
-    if (req === undefined || lim === undefined || quantityValue(req) <= quantityValue(lim)) continue;
+    if (req === undefined || lim === undefined || quantity(req) <= quantity(lim)) continue;
     const names = RESOURCE_KEYS[kind];
     const annotations = pod.metadata?.annotations ?? {};
     const requestSpec = ANNOTATIONS.find((s) => s.field === names.request);
@@ -362,16 +431,22 @@ function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[
   return out;
 }
 
+const reservedPorts = new WeakMap<InjectionConfig, ReadonlyMap<number, string>>();
+
 function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {
   const out: string[] = [];
-  const p = config.proxy;
-  const reserved = new Map<number, string>([
-    [p.outboundPort, 'outbound capture'],
-    [p.inboundPort, 'inbound capture'],
-    [p.metricsPort, 'metrics'],
-    [p.healthPort, 'health'],
-  ]);
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
+  let reserved = reservedPorts.get(config);
+  if (reserved === undefined) {
+    const p = config.proxy;
+    reserved = new Map<number, string>([
+      [p.outboundPort, 'outbound capture'],
+      [p.inboundPort, 'inbound capture'],
+      [p.metricsPort, 'metrics'],
+      [p.healthPort, 'health'],
+    ]);
+    reservedPorts.set(config, reserved);
+  }
+  for (const c of allContainers(pod)) {
     for (const port of c.ports ?? []) {
       const use = reserved.get(port.containerPort);
       if (use !== undefined) out.push(`container ${displayValue(c.name)} declares port ${port.containerPort}, which siding-proxy uses for ${use}`);
@@ -424,13 +499,37 @@ function withinDepth<T>(v: T): T {
 }
 
 function checkDepth(v: unknown, depth: number): void {
-  if (depth > MAX_DEPTH) throw new RangeError(`nested deeper than ${MAX_DEPTH} levels`);
-  if (typeof v !== 'object' || v === null) return;
+  if (typeof v === 'object' && v !== null) checkObjectDepth(v, depth);
+}
+
+/**
+ * `v` sits at `depth`, so its members sit at depth + 1, which must not pass MAX_DEPTH (as
+ * in plainCopy). Only objects and arrays are descended into: about half the calls of
+ * visiting every value.
+ */
+function checkObjectDepth(v: object, depth: number): void {
+  const deeper = depth + 1;
   if (Array.isArray(v)) {
-    for (const x of v) checkDepth(x, depth + 1);
+    if (v.length > 0 && deeper > MAX_DEPTH) throw tooDeep();
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'object' && x !== null) checkObjectDepth(x, deeper);
+    }
     return;
   }
-  for (const k in v) if (Object.hasOwn(v, k)) checkDepth((v as Record<string, unknown>)[k], depth + 1);
+  for (const k in v) {
+    const x: unknown = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null) {
+      if (Object.hasOwn(v, k)) {
+        if (deeper > MAX_DEPTH) throw tooDeep();
+        checkObjectDepth(x, deeper);
+      }
+    } else if (deeper > MAX_DEPTH && Object.hasOwn(v, k)) throw tooDeep();
+  }
+}
+
+function tooDeep(): RangeError {
+  return new RangeError(`nested deeper than ${MAX_DEPTH} levels`);
 }
 
 /**
@@ -563,9 +662,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
 
   // 4. Mutate and diff.
   const layout = settings.nativeSidecar ? 'native' : 'classic';
-  const init = buildInitContainer(config, settings);
-  const proxy = buildProxyContainer(config, settings, layout);
-  const volumes = buildVolumes(config);
+  const parts = injectionParts(config, settings, read.values);
+  const { init, proxy, volumes } = parts;
   const record: InjectionRecord = {
     version: VERSION,
     layout,
@@ -579,7 +677,14 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   addContainers(work, init, proxy, settings);
   addVolumes(work, volumes);
   addDefaultContainer(work, record);
-  markInjected(work, record);
+  // Everything in the record but its annotations comes from the parts.
+  const added = record.annotations.join(',');
+  let recordText = parts.recordText.get(added);
+  if (recordText === undefined) {
+    recordText = renderRecord(record);
+    parts.recordText.set(added, recordText);
+  }
+  markInjected(work, recordText);
 
   return { kind: 'injected', pod: work, patch: diffPods(base, work), warnings };
 }
@@ -597,12 +702,10 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
   const lists: Operation[] = [];
   const b = { ...base, spec: base.spec === undefined ? undefined : { ...base.spec } };
   const r = { ...result, spec: result.spec === undefined ? undefined : { ...result.spec } };
-  const namesOf = (list: unknown): string | undefined =>
-    Array.isArray(list) ? JSON.stringify(list.map((x: { name?: unknown }) => x.name)) : undefined;
   for (const field of NAMED_LISTS) {
     const before: unknown = b.spec?.[field];
     const after: unknown = r.spec?.[field];
-    if (namesOf(before) === namesOf(after)) continue;
+    if (sameNames(before, after)) continue;
     const path = `/spec/${field}`;
     if (before === undefined) lists.push({ op: 'add', path, value: after });
     else if (after === undefined) lists.push({ op: 'remove', path });
@@ -621,6 +724,23 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
   }
   if (b.spec !== undefined && r.spec !== undefined) dropShared(b.spec, r.spec);
   return [...jsonpatch.compare(b, r), ...lists];
+}
+
+/** Both undefined, or both lists with the same names in the same order (what JSON.stringify of their names would compare). */
+function sameNames(before: unknown, after: unknown): boolean {
+  if (!Array.isArray(before) || !Array.isArray(after)) return before === after || (!Array.isArray(before) && !Array.isArray(after));
+  if (before.length !== after.length) return false;
+  for (let i = 0; i < before.length; i++) {
+    const x = (before[i] as { name?: unknown } | null | undefined)?.name;
+    const y = (after[i] as { name?: unknown } | null | undefined)?.name;
+    if (x !== y && !(nameJson(x) === nameJson(y))) return false;
+  }
+  return true;
+}
+
+/** How JSON.stringify writes a name inside a list (undefined, functions and symbols as null). */
+function nameJson(v: unknown): string {
+  return JSON.stringify(v) ?? 'null';
 }
 
 // Lists longer than any pod's (tens of containers and volumes) are replaced whole rather

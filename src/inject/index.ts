@@ -12,4 +12,5 @@ export {
   type AnnotationValues,
   type AnyAnnotationSpec,
 } from './annotations.js';
+export { serializePatch } from './patch-json.js';
 export { INIT_CONTAINER, PROXY_CONTAINER, parseRecord, type InjectionRecord } from './status.js';

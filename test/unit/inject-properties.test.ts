@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { isPortName } from '../../src/config/values.js';
-import { injectPod, type InjectOutcome } from '../../src/inject/index.js';
+import { injectPod, serializePatch, type InjectOutcome } from '../../src/inject/index.js';
 
 const NUM_RUNS = 300;
 
@@ -213,6 +213,18 @@ test('a pod read in place (parsedJson) gets the same outcome as a copied one and
       const inPlace = injectPod(parsed, { namespace: 'default', parsedJson: true }, DEFAULT_CONFIG);
       assert.deepEqual(inPlace, injectPod(JSON.parse(text) as V1Pod, { namespace: 'default' }, DEFAULT_CONFIG));
       assert.equal(JSON.stringify(parsed), text);
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+test('serializePatch writes every patch the engine makes exactly as JSON.stringify does (property)', () => {
+  fc.assert(
+    fc.property(validPod, fc.boolean(), fc.boolean(), (pod, reinject, inPlace) => {
+      const input = reinject ? injectedOf(injectPod(pod, { namespace: 'default' }, DEFAULT_CONFIG)).pod : pod;
+      const copy = JSON.parse(JSON.stringify(input)) as V1Pod;
+      const out = injectedOf(injectPod(copy, { namespace: 'default', parsedJson: inPlace }, DEFAULT_CONFIG));
+      assert.equal(serializePatch(out.patch), JSON.stringify(out.patch));
     }),
     { numRuns: NUM_RUNS },
   );
