@@ -161,7 +161,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
           metrics.errors.inc();
           break;
       }
-      const line = {
+      const line: Record<string, unknown> = {
         uid: review.request.uid,
         namespace: result.namespace ?? review.request.namespace,
         pod: result.pod,
@@ -169,10 +169,10 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         operation: review.request.operation,
         decision: result.decision,
         reason: result.reason,
-        ...(result.message === undefined ? {} : { message: result.message }),
-        ...(result.response.warnings === undefined ? {} : { warnings: result.response.warnings }),
-        duration_ms: Math.round(elapsedMs * 1000) / 1000,
       };
+      if (result.message !== undefined) line.message = result.message;
+      if (result.response.warnings !== undefined) line.warnings = result.response.warnings;
+      line.duration_ms = Math.round(elapsedMs * 1000) / 1000;
       if (result.decision === 'error') request.log.error({ ...line, err: result.error }, 'admission review');
       else request.log.info(line, 'admission review');
       // Serialised here, once, with JSON.stringify: a string with a JSON content type skips

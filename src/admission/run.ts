@@ -10,6 +10,7 @@ import type { KubeWebhookOptions } from '../kube/options.js';
 import type { KubeParts } from '../kube/webhook.js';
 import type { ConfigStatus, LogLevel } from './app.js';
 import type { ListenAddress } from './listen.js';
+import { batchedStdout } from './logdest.js';
 import { missingNodeFlags } from './node-flags.js';
 import { startServer, type ServerTimeouts, type WebhookServer } from './server.js';
 import { fileTlsSource, selfSignedTlsSource, type TlsSource } from './tls.js';
@@ -21,7 +22,7 @@ export interface WebhookOptions {
   /** Injection config file; default the built-in config. */
   configFile?: string;
   logLevel: LogLevel;
-  /** Default stdout. */
+  /** Default stdout, written in batches (logdest.ts). */
   logStream?: { write(line: string): void };
   timeouts?: Partial<ServerTimeouts>;
   /** In-cluster parts (src/kube): self-managed certificates (replace tlsFiles) and/or a watched ConfigMap. */
@@ -37,6 +38,8 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
     ok: true,
     detail: options.configFile === undefined ? 'built-in default config' : `config file ${options.configFile}`,
   };
+  // stdout in batches unless the caller gives a stream (logdest.ts says why).
+  const logStream = options.logStream ?? batchedStdout();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -48,7 +51,7 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
   let attachLog: ((log: FastifyBaseLogger) => void) | undefined;
   if (options.kube !== undefined) {
     const { DeferredLogger, startKubeParts } = await import('../kube/webhook.js');
-    const kubeLog = new DeferredLogger(options.logStream ?? process.stdout, options.logLevel);
+    const kubeLog = new DeferredLogger(logStream, options.logLevel);
     attachLog = (log) => kubeLog.attach(log);
     kube = await startKubeParts(options.kube, { registry, log: kubeLog, initialConfig: config, initialSource: status.detail });
   }
@@ -64,7 +67,7 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
         getConfig: live === undefined ? () => config : () => live.current(),
         configStatus: live === undefined ? () => status : () => live.status(),
         registry,
-        log: { level: options.logLevel, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
+        log: { level: options.logLevel, stream: logStream },
       },
       { listen: options.listen, tls, ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }) },
     );

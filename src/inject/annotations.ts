@@ -327,7 +327,9 @@ function nearest(key: string): string | undefined {
 export function readAnnotations(pod: V1Pod): ReadResult {
   const out: ReadResult = { values: {}, problems: [], errors: [], warnings: [] };
   const annotations = stringMap(pod.metadata?.annotations);
-  for (const [key, v] of Object.entries(annotations)) {
+  for (const key in annotations) {
+    if (!Object.hasOwn(annotations, key)) continue;
+    const v = annotations[key];
     if (typeof v !== 'string' && !KNOWN_SIDING_KEYS.has(key) && !KNOWN_ISTIO_KEYS.has(key)) {
       out.errors.push(`annotation '${displayValue(key)}' must have a string value`);
       continue;

@@ -30,7 +30,7 @@ import {
 } from '../config/values.js';
 import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
-import { frozenWithJson } from './patch-json.js';
+import { deepFreeze, frozenWithJson } from './patch-json.js';
 import { shouldInject } from './policy.js';
 import {
   DEFAULT_CONTAINER_ANNOTATION,
@@ -226,6 +226,8 @@ export function buildVolumes(config: InjectionConfig): V1Volume[] {
 
 /** siding's own containers and volumes for one pod: frozen, shared by every pod with the same settings. */
 interface InjectionParts {
+  /** Config overlaid with the annotation values the parts were built for. */
+  settings: PodSettings;
   init: V1Container;
   proxy: V1Container;
   volumes: readonly V1Volume[];
@@ -244,7 +246,7 @@ const partsCache = new WeakMap<InjectionConfig, Map<string, InjectionParts>>();
  * annotation values, which with the config decide the settings. They are frozen, so a pod
  * can hold them without a copy, and their JSON is remembered for `serializePatch`.
  */
-function injectionParts(config: InjectionConfig, settings: PodSettings, values: Partial<AnnotationValues>): InjectionParts {
+function injectionParts(config: InjectionConfig, values: Partial<AnnotationValues>): InjectionParts {
   let byValues = partsCache.get(config);
   if (byValues === undefined) {
     byValues = new Map();
@@ -253,7 +255,9 @@ function injectionParts(config: InjectionConfig, settings: PodSettings, values: 
   const key = JSON.stringify(values);
   let parts = byValues.get(key);
   if (parts === undefined) {
+    const settings = deepFreeze(resolveSettings(config, values));
     parts = {
+      settings,
       init: frozenWithJson(buildInitContainer(config, settings)),
       proxy: frozenWithJson(buildProxyContainer(config, settings, settings.nativeSidecar ? 'native' : 'classic')),
       volumes: Object.freeze(buildVolumes(config).map((v) => frozenWithJson(v))),
@@ -649,7 +653,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   }
   const read = readAnnotations(work);
   errors.push(...read.errors, ...read.problems.map(formatAnnotationProblem));
-  const settings = resolveSettings(config, read.values);
+  const parts = injectionParts(config, read.values);
+  const settings = parts.settings;
   errors.push(...resourceProblems(work, settings).map(formatAnnotationProblem));
   errors.push(...uidProblems(work, config));
   if (statusRaw === undefined) errors.push(...nameProblems(work, config));
@@ -662,7 +667,6 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
 
   // 4. Mutate and diff.
   const layout = settings.nativeSidecar ? 'native' : 'classic';
-  const parts = injectionParts(config, settings, read.values);
   const { init, proxy, volumes } = parts;
   const record: InjectionRecord = {
     version: VERSION,

@@ -19,10 +19,12 @@ export function frozenWithJson<T extends object>(value: T): T {
   return value;
 }
 
-function deepFreeze(v: unknown): void {
-  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return;
+/** Freezes `v` and everything it holds; returns it. */
+export function deepFreeze<T>(v: T): T {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
   Object.freeze(v);
   for (const x of Object.values(v)) deepFreeze(x);
+  return v;
 }
 
 /** `JSON.stringify(patch)`, using the remembered JSON of frozen values. */
