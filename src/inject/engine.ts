@@ -690,7 +690,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   }
   markInjected(work, recordText);
 
-  return { kind: 'injected', pod: work, patch: diffPods(base, work), warnings };
+  const patch = (statusRaw === undefined ? firstInjectionPatch(base, work) : undefined) ?? diffPods(base, work);
+  return { kind: 'injected', pod: work, patch, warnings };
 }
 
 const NAMED_LISTS = ['initContainers', 'containers', 'volumes'] as const;
@@ -707,13 +708,7 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
   const b = { ...base, spec: base.spec === undefined ? undefined : { ...base.spec } };
   const r = { ...result, spec: result.spec === undefined ? undefined : { ...result.spec } };
   for (const field of NAMED_LISTS) {
-    const before: unknown = b.spec?.[field];
-    const after: unknown = r.spec?.[field];
-    if (sameNames(before, after)) continue;
-    const path = `/spec/${field}`;
-    if (before === undefined) lists.push({ op: 'add', path, value: after });
-    else if (after === undefined) lists.push({ op: 'remove', path });
-    else lists.push(...listOps(path, before as unknown[], after as unknown[]));
+    if (!namedListOps(field, b.spec?.[field], r.spec?.[field], lists)) continue;
     if (b.spec !== undefined) delete b.spec[field];
     if (r.spec !== undefined) delete r.spec[field];
   }
@@ -728,6 +723,57 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
   }
   if (b.spec !== undefined && r.spec !== undefined) dropShared(b.spec, r.spec);
   return [...jsonpatch.compare(b, r), ...lists];
+}
+
+/** Appends the operations for one container or volume list; false when its names did not change (compare handles it). */
+function namedListOps(field: (typeof NAMED_LISTS)[number], before: unknown, after: unknown, out: Operation[]): boolean {
+  if (sameNames(before, after)) return false;
+  const path = `/spec/${field}`;
+  if (before === undefined) out.push({ op: 'add', path, value: after });
+  else if (after === undefined) out.push({ op: 'remove', path });
+  else out.push(...listOps(path, before as unknown[], after as unknown[]));
+  return true;
+}
+
+/**
+ * `diffPods(base, result)` for a first injection, without the general diff: `result` is
+ * `base` (shallowWork) after the mutators, so it differs only in its container and volume
+ * lists and in annotations added to an annotation map the pod already had. The operations
+ * are the ones compare would give for those annotations (`add`, in the result map's key
+ * order), then the list operations. Returns undefined (use diffPods) for any other shape:
+ * no annotation map, a changed or removed annotation, a value that is not a string.
+ * A property test checks it against diffPods.
+ */
+export function firstInjectionPatch(base: V1Pod, result: V1Pod): Operation[] | undefined {
+  const before: unknown = base.metadata?.annotations;
+  const after: unknown = result.metadata?.annotations;
+  if (!isObject(before) || !isObject(after)) return undefined;
+  const ops: Operation[] = [];
+  let kept = 0;
+  for (const key in after) {
+    if (!Object.hasOwn(after, key)) continue;
+    const v = after[key];
+    if (typeof v !== 'string') return undefined;
+    if (Object.hasOwn(before, key)) {
+      if (before[key] !== v) return undefined;
+      kept++;
+    } else {
+      ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(key)}`, value: v });
+    }
+  }
+  if (kept !== Object.keys(before).length) return undefined;
+  for (const field of NAMED_LISTS) {
+    const b: unknown = base.spec?.[field];
+    const a: unknown = result.spec?.[field];
+    // A list with the same names is one the mutators did not touch: the same list.
+    if (!namedListOps(field, b, a, ops) && b !== a) return undefined;
+  }
+  return ops;
+}
+
+/** RFC 6901: `~` as `~0`, `/` as `~1` (fast-json-patch's escapePathComponent). */
+function escapePathComponent(key: string): string {
+  return key.includes('/') || key.includes('~') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
 }
 
 /** Both undefined, or both lists with the same names in the same order (what JSON.stringify of their names would compare). */

@@ -1,6 +1,6 @@
 /** Public surface of src/inject: the engine, policy, the annotation table and manifests. */
 export type { InjectContext, InjectDecision, InjectOutcome, InjectReason, SkipReason } from './types.js';
-export { injectPod, initArgs, resolveSettings, HEALTH_PORT_NAME, METRICS_PORT_NAME, type PodSettings } from './engine.js';
+export { injectPod, diffPods, firstInjectionPatch, initArgs, resolveSettings, HEALTH_PORT_NAME, METRICS_PORT_NAME, type PodSettings } from './engine.js';
 export { shouldInject, matchesSelector, excludedNamespaces, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE } from './policy.js';
 export {
   ANNOTATIONS,

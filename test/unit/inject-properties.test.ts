@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { isPortName } from '../../src/config/values.js';
-import { injectPod, serializePatch, type InjectOutcome } from '../../src/inject/index.js';
+import { diffPods, firstInjectionPatch, injectPod, serializePatch, type InjectOutcome } from '../../src/inject/index.js';
 
 const NUM_RUNS = 300;
 
@@ -228,6 +228,34 @@ test('serializePatch writes every patch the engine makes exactly as JSON.stringi
     }),
     { numRuns: NUM_RUNS },
   );
+});
+
+test('the first-injection patch is the general diff, operation for operation, whenever it applies (property)', () => {
+  let applied = 0;
+  fc.assert(
+    fc.property(validPod, fc.boolean(), (pod, withAnnotations) => {
+      const input = JSON.parse(JSON.stringify(pod)) as V1Pod;
+      if (!withAnnotations && input.metadata !== undefined) delete input.metadata.annotations;
+      // Read in place, the engine's diff base is the input itself (without managedFields),
+      // sharing its lists with the result, as in the webhook.
+      const out = injectedOf(injectPod(input, { namespace: 'default', parsedJson: true }, DEFAULT_CONFIG));
+      const metadata = { ...input.metadata };
+      delete metadata.managedFields;
+      const base: V1Pod = { ...input, metadata };
+      const fast = firstInjectionPatch(base, out.pod);
+      const general = diffPods(base, out.pod);
+      assert.deepEqual(out.patch, general);
+      if (fast !== undefined) {
+        applied++;
+        assert.deepEqual(fast, general);
+      } else {
+        // Only a pod without an annotation map falls back.
+        assert.ok(!withAnnotations || input.metadata?.annotations === undefined);
+      }
+    }),
+    { numRuns: NUM_RUNS },
+  );
+  assert.ok(applied > NUM_RUNS / 4, `the fast path applied to only ${applied} of ${NUM_RUNS} pods`);
 });
 
 test('injectPod never throws, whatever it is given (property)', () => {
