@@ -30,7 +30,7 @@ import {
 } from '../config/values.js';
 import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
-import { deepFreeze, frozenWithJson } from './patch-json.js';
+import { deepFreeze, frozenWithJson, stringWithJson } from './patch-json.js';
 import { shouldInject } from './policy.js';
 import {
   DEFAULT_CONTAINER_ANNOTATION,
@@ -685,7 +685,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   const added = record.annotations.join(',');
   let recordText = parts.recordText.get(added);
   if (recordText === undefined) {
-    recordText = renderRecord(record);
+    recordText = stringWithJson(renderRecord(record));
     parts.recordText.set(added, recordText);
   }
   markInjected(work, recordText);

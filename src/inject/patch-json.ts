@@ -19,6 +19,19 @@ export function frozenWithJson<T extends object>(value: T): T {
   return value;
 }
 
+// Strings the engine writes into many patches (the status record of each settings): their
+// JSON, which escapes every quote of the record. Bounded: records come from parts, which
+// are bounded too, but a Map must not grow with anything else.
+const MAX_STRINGS = 256;
+const encodedStrings = new Map<string, string>();
+
+/** Remembers the JSON of a string the engine will put into many patches; returns it. */
+export function stringWithJson(value: string): string {
+  if (encodedStrings.size >= MAX_STRINGS) encodedStrings.clear();
+  encodedStrings.set(value, JSON.stringify(value));
+  return value;
+}
+
 /** Freezes `v` and everything it holds; returns it. */
 export function deepFreeze<T>(v: T): T {
   if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
@@ -51,6 +64,7 @@ function operationJson(op: Operation | undefined): string {
 
 /** The JSON of a value, or undefined where JSON.stringify alone must decide (it would drop the member). */
 function valueJson(v: unknown): string | undefined {
+  if (typeof v === 'string') return encodedStrings.get(v) ?? JSON.stringify(v);
   if (typeof v !== 'object' || v === null) return JSON.stringify(v);
   // toJSON is called with the member's name; JSON.stringify of the whole operation does that.
   if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return undefined;
