@@ -7,7 +7,7 @@
  * < 120 MB, and the excess was V8's heap sizing, not live data: the young generation grows to
  * two 16 MB semi-spaces, and old space grows to about three times its live size before a
  * mark-compact. With these two flags the same load leaves 104-111 MB, at the same reviews/s
- * within noise. BENCHMARKS.md ("Webhook memory after c=64") has the heap analysis and the
+ * within noise. BENCHMARKS.md (item 8) has the heap analysis and the
  * alternatives tried.
  *
  * They must be on the node command line: V8 fixes the semi-space size when it sets up the
