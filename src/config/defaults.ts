@@ -63,7 +63,8 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
   },
 });
 
-function deepFreeze<T>(value: T): T {
+/** Freezes `value` and everything it holds; returns it. */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);

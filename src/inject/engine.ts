@@ -15,12 +15,12 @@
  *    diff base → result with fast-json-patch `compare`, leaving out members the two share.
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
-import jsonpatch, { type Operation } from 'fast-json-patch';
+import jsonpatch, { escapePathComponent, type Operation } from 'fast-json-patch';
 import { formatAnnotationProblem, type AnnotationProblem } from '../errors/index.js';
 import type { InjectionConfig, RedirectConfig, Resources } from '../config/index.js';
 // Not the src/config barrel: that loads the config file parser (and yaml), which the
 // webhook needs only with --config.
-import { XTABLES_LOCK_VOLUME } from '../config/defaults.js';
+import { deepFreeze, XTABLES_LOCK_VOLUME } from '../config/defaults.js';
 import {
   displayValue,
   formatCidrSpec,
@@ -30,7 +30,7 @@ import {
 } from '../config/values.js';
 import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
-import { deepFreeze, frozenWithJson, stringWithJson } from './patch-json.js';
+import { frozenWithJson, stringWithJson } from './patch-json.js';
 import { shouldInject } from './policy.js';
 import {
   DEFAULT_CONTAINER_ANNOTATION,
@@ -238,7 +238,37 @@ interface InjectionParts {
 // Distinct annotation values per config whose parts are kept. Pods of one workload share
 // theirs, so a cluster has a few; the bound only keeps hostile variety from growing memory.
 const MAX_PARTS_PER_CONFIG = 64;
-const partsCache = new WeakMap<InjectionConfig, Map<string, InjectionParts>>();
+
+/** What the engine derives from one config object (a config is never changed; a reload brings a new object). */
+interface ConfigDerived {
+  /** Parts by annotation values (JSON), at most MAX_PARTS_PER_CONFIG. */
+  parts: Map<string, InjectionParts>;
+  /** Names of the volumes siding adds. */
+  ourVolumes: ReadonlySet<string>;
+  /** Ports siding-proxy uses, and what for. */
+  reservedPorts: ReadonlyMap<number, string>;
+}
+
+const derivedByConfig = new WeakMap<InjectionConfig, ConfigDerived>();
+
+function derived(config: InjectionConfig): ConfigDerived {
+  let d = derivedByConfig.get(config);
+  if (d === undefined) {
+    const p = config.proxy;
+    d = {
+      parts: new Map(),
+      ourVolumes: new Set([XTABLES_LOCK_VOLUME, ...p.volumes.map((v) => v.name)]),
+      reservedPorts: new Map<number, string>([
+        [p.outboundPort, 'outbound capture'],
+        [p.inboundPort, 'inbound capture'],
+        [p.metricsPort, 'metrics'],
+        [p.healthPort, 'health'],
+      ]),
+    };
+    derivedByConfig.set(config, d);
+  }
+  return d;
+}
 
 /**
  * The parts `buildInitContainer`, `buildProxyContainer` and `buildVolumes` make, built once
@@ -247,11 +277,7 @@ const partsCache = new WeakMap<InjectionConfig, Map<string, InjectionParts>>();
  * can hold them without a copy, and their JSON is remembered for `serializePatch`.
  */
 function injectionParts(config: InjectionConfig, values: Partial<AnnotationValues>): InjectionParts {
-  let byValues = partsCache.get(config);
-  if (byValues === undefined) {
-    byValues = new Map();
-    partsCache.set(config, byValues);
-  }
+  const byValues = derived(config).parts;
   const key = JSON.stringify(values);
   let parts = byValues.get(key);
   if (parts === undefined) {
@@ -377,18 +403,13 @@ function allContainers(pod: V1Pod): V1Container[] {
 }
 
 const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
-const ourVolumes = new WeakMap<InjectionConfig, ReadonlySet<string>>();
 
 function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
   const out: string[] = [];
   for (const c of allContainers(pod)) {
     if (OUR_CONTAINERS.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
   }
-  let volumes = ourVolumes.get(config);
-  if (volumes === undefined) {
-    volumes = new Set([XTABLES_LOCK_VOLUME, ...config.proxy.volumes.map((v) => v.name)]);
-    ourVolumes.set(config, volumes);
-  }
+  const volumes = derived(config).ourVolumes;
   for (const v of pod.spec?.volumes ?? []) {
     if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
   }
@@ -435,21 +456,9 @@ function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[
   return out;
 }
 
-const reservedPorts = new WeakMap<InjectionConfig, ReadonlyMap<number, string>>();
-
 function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {
   const out: string[] = [];
-  let reserved = reservedPorts.get(config);
-  if (reserved === undefined) {
-    const p = config.proxy;
-    reserved = new Map<number, string>([
-      [p.outboundPort, 'outbound capture'],
-      [p.inboundPort, 'inbound capture'],
-      [p.metricsPort, 'metrics'],
-      [p.healthPort, 'health'],
-    ]);
-    reservedPorts.set(config, reserved);
-  }
+  const reserved = derived(config).reservedPorts;
   for (const c of allContainers(pod)) {
     for (const port of c.ports ?? []) {
       const use = reserved.get(port.containerPort);
@@ -769,11 +778,6 @@ export function firstInjectionPatch(base: V1Pod, result: V1Pod): Operation[] | u
     if (!namedListOps(field, b, a, ops) && b !== a) return undefined;
   }
   return ops;
-}
-
-/** RFC 6901: `~` as `~0`, `/` as `~1` (fast-json-patch's escapePathComponent). */
-function escapePathComponent(key: string): string {
-  return key.includes('/') || key.includes('~') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
 }
 
 /** Both undefined, or both lists with the same names in the same order (what JSON.stringify of their names would compare). */

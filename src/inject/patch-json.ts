@@ -6,6 +6,8 @@
  * review's CPU before (BENCHMARKS.md, item 8).
  */
 import type { Operation } from 'fast-json-patch';
+// Not the src/config barrel (it loads the config file parser): see engine.ts.
+import { deepFreeze } from '../config/defaults.js';
 
 const encoded = new WeakMap<object, string>();
 
@@ -32,13 +34,6 @@ export function stringWithJson(value: string): string {
   return value;
 }
 
-/** Freezes `v` and everything it holds; returns it. */
-export function deepFreeze<T>(v: T): T {
-  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
-  Object.freeze(v);
-  for (const x of Object.values(v)) deepFreeze(x);
-  return v;
-}
 
 /** `JSON.stringify(patch)`, using the remembered JSON of frozen values. */
 export function serializePatch(patch: readonly Operation[]): string {
