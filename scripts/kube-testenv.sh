@@ -22,6 +22,7 @@
 #                                           admits through it
 #   scripts/kube-testenv.sh exec CMD...     run CMD in the control plane's namespace with
 #                                           KUBECONFIG set (kubectl, curl, a shell)
+#   scripts/kube-testenv.sh env      the names of what `up` creates, KEY=VALUE per line
 #
 # Needs root (network namespaces, veth), Go for the first build (scripts/build-kube.sh),
 # Node 24 (scripts/install-node.sh), etcd (Debian's etcd-server), openssl, curl, a built
@@ -675,14 +676,23 @@ cmd_up() {
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" system:kube-controller-manager \
     "$pki/kube-controller-manager.crt" "$pki/kube-controller-manager.key" "$apiserver_url"
   make_network
+  local t0=$SECONDS prepare=
+  if $node_mode; then
+    validate_node_settings
+    prepare_node &
+    prepare=$!
+  fi
   start_etcd
   start_apiserver
   start_controller_manager
   if $node_mode; then
     start_scheduler
-    start_node
+    say "control plane up ($((SECONDS - t0))s)"
+    wait "$prepare" || die "the node's runtime did not come up (logs in $logs)"
+    join_node
     install_siding
     wait_for_webhook
+    say "siding installed and admitting ($((SECONDS - t0))s)"
     say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}"
   else
     apply_manifests
@@ -742,6 +752,14 @@ cmd_exec() {
   local kdir
   kdir=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || kdir=""
   exec ip netns exec "$cp_netns" env KUBECONFIG="$admin_kubeconfig" PATH="${kdir:+$kdir:}$PATH" "$@"
+}
+
+# The resolved names of everything `up` creates, one KEY=VALUE per line (for tests and
+# tools that must find them: the teardown test checks each is gone after `down`).
+cmd_env() {
+  printf '%s=%s\n' dir "$state" cp_netns "$cp_netns" netns "$netns" veth "$veth_cp" veth_peer "$veth_ns" \
+    cgroup "$node_cgroup" containerd_socket "$containerd_socket" containerd_root "$containerd_root" \
+    containerd_state "$containerd_state" bridge "$bridge" node_name "$node_name" pod_cidr "$pod_cidr"
 }
 
 cmd_status() {
@@ -822,5 +840,6 @@ case ${1:-} in
   webhook-stop) cmd_webhook_stop ;;
   webhook-start) cmd_webhook_start ;;
   exec) shift; cmd_exec "$@" ;;
-  *) echo "usage: $0 up [--node]|down|status|webhook-stop|webhook-start|exec CMD..." >&2; exit 2 ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up [--node]|down|status|webhook-stop|webhook-start|exec CMD...|env" >&2; exit 2 ;;
 esac

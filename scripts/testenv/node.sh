@@ -246,6 +246,10 @@ failSwapOn: false
 # No KUBE-* chains: the kubelet leaves iptables to kube-proxy.
 makeIPTablesUtilChains: false
 resolvConf: $node_dir/resolv.conf
+# Pods resolve through 127.0.0.1 in their own netns (no DNS server runs): names never
+# leave the pod, and ClusterFirst pods get no warning event.
+clusterDNS: [127.0.0.1]
+clusterDomain: cluster.local
 podLogsDir: $node_dir/pod-logs
 registerNode: true
 rotateCertificates: false
@@ -306,15 +310,23 @@ node_ready() {
   [[ $(kc get node "$node_name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 
-start_node() {
+# The runtime and its images: independent of the control plane, so `up` runs this while
+# the control plane starts (the image import is the slowest step).
+prepare_node() {
+  local t0=$SECONDS
   validate_node_settings
-  write_node_pki
   start_node_holder
   start_containerd
   import_images
+  say "containerd up, images imported ($((SECONDS - t0))s)"
+}
+
+join_node() {
+  local t0=$SECONDS
   start_kubelet
   start_kube_proxy
   wait_for "node $node_name Ready" node_ready
+  say "node $node_name Ready ($((SECONDS - t0))s)"
 }
 
 # Stops the node and removes every trace: all processes of the node's cgroup (the
@@ -322,7 +334,8 @@ start_node() {
 # Mounts made in the node's private mount namespace vanish with its last process.
 stop_node() {
   local name d pid pids i
-  for name in kube-proxy kubelet containerd; do stop_proc "$name"; done
+  # No graceful stop: the node and its pods are thrown away whole (SIGKILL to the cgroup
+  # below), and a kubelet that outlived containerd would only log errors meanwhile.
   for ((i = 0; i < 50; i++)); do
     pids=()
     while IFS= read -r d; do
@@ -333,7 +346,7 @@ stop_node() {
     sleep 0.1
   done
   ((${#pids[@]} == 0)) || say "processes left in cgroup $node_cgroup: ${pids[*]}"
-  stop_proc node-holder
+  for name in kube-proxy kubelet containerd node-holder; do stop_proc "$name"; done
   # Deepest first: a cgroup can only go once its children are gone.
   while IFS= read -r d; do
     find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
