@@ -42,9 +42,12 @@ describe('kube-testenv.sh down after the node suite', skipUnless(prereq), () => 
     const dir = env.dir!;
     assert.deepEqual(Object.entries(after.processes).filter(([, cmd]) => cmd.includes(`${dir}/`)), [], 'processes left');
     assert.deepEqual(after.mounts.filter((m) => m.includes(dir)), [], 'mounts left');
-    assert.deepEqual(after.netns.filter((n) => n === env.netns || n === env.cp_netns), [], 'network namespaces left');
-    const ours = [env.veth, env.veth_peer, env.bridge];
-    assert.deepEqual(after.links.filter((l) => ours.includes(l)), [], 'links left in the machine namespace');
+    // Names are compared with the snapshot: another environment on the machine may use the
+    // same names (an older layout put its veth in the machine's namespace).
+    const added = (now: string[], then: string[], names: (string | undefined)[]): string[] =>
+      now.filter((n) => names.includes(n) && !then.includes(n));
+    assert.deepEqual(added(after.netns, before.netns, [env.netns, env.cp_netns]), [], 'network namespaces left');
+    assert.deepEqual(added(after.links, before.links, [env.veth, env.veth_peer, env.bridge]), [], 'links left in the machine namespace');
     assert.deepEqual(after.cgroups.filter((c) => c.endsWith(`/${env.cgroup!}`)), [], 'cgroups left');
     assert.deepEqual(after.iptables, before.iptables, "the machine's iptables changed");
     assert.deepEqual(after.sysctls, before.sysctls, "the machine's sysctls changed");
