@@ -149,7 +149,11 @@ const SERVERS = {
       };
       c.on('data', onData);
     }),
-  hold: (s) => tcpServer(s, (c) => c.resume()),
+  hold: (s) =>
+    tcpServer(s, (c) => {
+      c.resume();
+      c.on('end', () => c.end());
+    }),
   dns: (s) =>
     Promise.all([
       new Promise((resolve, reject) => {
