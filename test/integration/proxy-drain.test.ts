@@ -40,7 +40,7 @@ describe('siding proxy drains on SIGTERM', skipUnless(prereq), () => {
 
       assert.equal(await lab.ready(), '503 draining');
       assert.equal(await lab.client('peer', { op: 'http', host: POD4, port: 8080 }), 'ERR ECONNREFUSED');
-      assert.equal(JSON.parse(await lab.client('pod', { op: 'http', host: PEER4, port: 9000 })).who, 'peer');
+      assert.equal((JSON.parse(await lab.client('pod', { op: 'http', host: PEER4, port: 9000 })) as { who: string }).who, 'peer');
 
       await waitForLine(transfer.child, transfer.out, (l) => l.startsWith('OK') || l.startsWith('SHORT') || l.startsWith('ERR'), 10_000);
       assert.deepEqual(transfer.out, ['started', `OK ${20 * CHUNK}`]);

@@ -84,7 +84,7 @@ export class ProxyLab {
       await waitForLine(child, log, (l) => l.includes('"msg":"ready"'));
     } catch (e) {
       child.kill('SIGKILL');
-      throw new Error(`siding proxy did not become ready: ${(e as Error).message}\nstderr: ${stderr}`);
+      throw new Error(`siding proxy did not become ready: ${(e as Error).message}\nstderr: ${stderr}`, { cause: e });
     }
     return {
       child,

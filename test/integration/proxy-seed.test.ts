@@ -81,7 +81,7 @@ describe('siding proxy with the seed redirect (siding init -p 15001 -z 15006 -u 
     const before = (await lab.metrics()).connections('outbound', 'ok');
     assert.equal(await lab.client('pod', { op: 'who', host: PEER4, port: 9001 }), `peer-9001 ::ffff:${POD4}`);
     assert.equal((await lab.metrics()).connections('outbound', 'ok'), before);
-    assert.equal(JSON.parse(await lab.client('pod', { op: 'http', host: PEER4, port: 9000 })).who, 'peer');
+    assert.equal((JSON.parse(await lab.client('pod', { op: 'http', host: PEER4, port: 9000 })) as { who: string }).who, 'peer');
     assert.equal((await lab.metrics()).connections('outbound', 'ok'), before + 1);
   });
 
