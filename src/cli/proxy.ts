@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
+import { MAX_DRAIN_SECONDS } from '../config/defaults.js';
 import { parseProxyFlags, type RawProxyFlags } from '../proxy/flags.js';
-import { DEFAULTS, LOG_LEVELS, METRICS_PATH } from '../proxy/options.js';
+import { DEFAULTS, LOG_LEVELS, METRICS_PATH, type ProxyOptions } from '../proxy/options.js';
 
 const HELP_AFTER = `
 Outbound TCP redirected to --outbound-port goes to its original destination (SO_ORIGINAL_DST);
@@ -15,8 +16,33 @@ It must run as --uid or --gid, the IDs siding init lets through.
 Exit codes: 0 stopped after a signal, 1 cannot start (wrong user, port taken, no nameserver), 2 bad flags.
 See docs/proxy.md.`;
 
-/** `siding proxy`: parse flags (exit 2 on a bad value), start the proxy, drain on SIGTERM/SIGINT. */
-export function registerProxy(program: Command): void {
+/** Starts the proxy and runs it until it has stopped: drains on SIGTERM/SIGINT, then exit code 0. */
+export async function runProxy(opts: ProxyOptions): Promise<void> {
+  const [{ createProxyLogger }, { startProxy }] = await Promise.all([import('../proxy/log.js'), import('../proxy/run.js')]);
+  const log = createProxyLogger(opts.logLevel);
+  const proxy = await startProxy(opts, {
+    log,
+    readFile: (path) => readFileSync(path, 'utf8'),
+    ids: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 },
+  });
+  // SIGTERM (kubelet) or SIGINT (Ctrl-C) starts the drain; a second one ends it at once.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'signal received');
+    proxy.terminate();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await proxy.stopped;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  process.exitCode = 0;
+}
+
+/**
+ * `siding proxy`: parse flags (exit 2 on a bad value), then `run` (runProxy; tests pass
+ * their own to see the parsed options).
+ */
+export function registerProxy(program: Command, run: (opts: ProxyOptions) => Promise<void> = runProxy): void {
   program
     .command('proxy')
     .description("The pod's passthrough proxy: relays redirected TCP to its original destination, serves readiness and metrics")
@@ -30,31 +56,13 @@ export function registerProxy(program: Command): void {
     .option('--redirect-dns', 'the pod\'s DNS is captured (siding init --redirect-dns): serve DNS on 127.0.0.1 and ::1, UDP and TCP, and forward it')
     .option('--dns-port <port>', `with --redirect-dns: the DNS port (siding init --dns-port) (default ${DEFAULTS.dnsPort})`)
     .option('--resolv-conf <file>', `with --redirect-dns: whose nameserver lines DNS is forwarded to (default ${DEFAULTS.resolvConf})`)
-    .option('--drain-seconds <seconds>', `after SIGTERM, how long open connections may go on, 0-3600 (default ${DEFAULTS.drainSeconds})`)
+    .option('--drain-seconds <seconds>', `after SIGTERM, how long open connections may go on, 0-${MAX_DRAIN_SECONDS} (default ${DEFAULTS.drainSeconds})`)
     .option('--exit-when-idle', 'during the drain, exit as soon as no connection is open (native sidecars: the app has already exited)')
     .option('--max-connections <n>', `open connections at once, both directions; more are refused (default ${DEFAULTS.maxConnections})`)
     .option('--connect-timeout <duration>', `how long connecting to the original destination may take, e.g. 10s or 500ms (default ${DEFAULTS.connectTimeout})`)
     .addOption(new Option('--log-level <level>', `JSON log level on stdout; debug logs every connection (default ${DEFAULTS.logLevel})`).choices(LOG_LEVELS))
     .addHelpText('after', HELP_AFTER)
     .action(async (raw: RawProxyFlags) => {
-      const opts = parseProxyFlags(raw);
-      const [{ createProxyLogger }, { startProxy }] = await Promise.all([import('../proxy/log.js'), import('../proxy/run.js')]);
-      const log = createProxyLogger(opts.logLevel);
-      const proxy = await startProxy(opts, {
-        log,
-        readFile: (path) => readFileSync(path, 'utf8'),
-        ids: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 },
-      });
-      // SIGTERM (kubelet) or SIGINT (Ctrl-C) starts the drain; a second one ends it at once.
-      const onSignal = (signal: NodeJS.Signals): void => {
-        log.info({ signal }, 'signal received');
-        proxy.terminate();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      await proxy.stopped;
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      process.exitCode = 0;
+      await run(parseProxyFlags(raw));
     });
 }
