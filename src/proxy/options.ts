@@ -61,8 +61,8 @@ export const DEFAULTS = {
   resolvConf: '/etc/resolv.conf',
   drainSeconds: proxy.drainSeconds,
   maxConnections: proxy.maxConnections,
-  // Envoy's default for a TCP proxy cluster: a peer that has not answered a SYN in 10 s is
-  // not coming, and the app gets a reset instead of a hang.
+  // Istio's default connect timeout (meshConfig.connectTimeout): a peer that has not answered
+  // a SYN in 10 s is not coming, and the app gets a reset instead of a hang.
   connectTimeout: '10s',
   logLevel: 'info' as LogLevel,
 } as const;
