@@ -8,9 +8,14 @@
 #                                             optional dependency for the build platform)
 #   CLI:             siding inject|check|certs ...
 # Build: docker build -t ghcr.io/siding-mesh/siding:$(node -p 'require("./package.json").version') .
+#
+# BASE is any Debian bookworm image with Node 24 and npm on PATH; the default is the
+# official one. Machines without a registry pass a locally made base instead
+# (--build-arg BASE=localhost/...).
+ARG BASE=node:24-bookworm-slim
 
 # ---- build: compile TypeScript, then keep only production dependencies ----
-FROM node:20-bookworm-slim AS build
+FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -20,7 +25,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # ---- runtime ----
-FROM node:20-bookworm-slim
+FROM ${BASE}
 # iptables ships both backends (iptables-legacy and iptables-nft, plus the ip6tables
 # and *-restore variants); `siding init` picks one at run time. iproute2 for `ip`.
 RUN apt-get update \

@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf dist/chunks
-npx --no-install esbuild src/cli.ts --bundle --splitting --format=esm --platform=node --target=node20 \
+npx --no-install esbuild src/cli.ts --bundle --splitting --format=esm --platform=node --target=node24 \
   --packages=external --outdir=dist --chunk-names=chunks/[name]-[hash] --sourcemap --log-level=warning
