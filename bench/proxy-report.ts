@@ -32,7 +32,8 @@ export function proxyTable(p: ProxyOutcome): string {
     table(['path', 'c=1 req/s', 'p50 ms', 'p99 ms', 'c=16 req/s', 'p50 ms', 'p99 ms', 'bulk MB/s', 'bulk/direct'], rows),
     `new connections/s at c=16: direct ${fmt(p.conns.direct.conns_per_s)}, through outbound ${fmt(p.conns.outbound.conns_per_s)} (${p.conns.outbound.errors} errors)`,
     `proxy CPU per request (outbound, c=16): ${fmt(p.proxy_cpu_us_per_request, 1)} µs; getsockopt(SO_ORIGINAL_DST) through koffi: ${fmt(p.sockopt.ns_per_call)} ns per call`,
-    `proxy RSS: idle ${fmt(p.rss_mb.idle, 1)} MB, with ${p.settings.held_connections} open idle connections ${fmt(p.rss_mb.held, 1)} MB; ` +
+    `proxy RSS: idle ${fmt(p.rss_mb.idle, 1)} MB (anonymous ${fmt(p.rss_mb.idle_anon, 1)}), with ${p.settings.held_connections} open idle connections ` +
+      `${fmt(p.rss_mb.held, 1)} MB (anonymous ${fmt(p.rss_mb.held_anon, 1)}); ` +
       `ready ${fmt(p.ready_ms.median)} ms after spawn (median of ${p.settings.ready_runs}), ${fmt(p.ready_ms.self_reported_median)} ms after its process started`,
   ].join('\n');
 }

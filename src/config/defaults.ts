@@ -54,8 +54,8 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
     // Istio's default drain (terminationDrainDuration): long enough for a request in flight,
     // well inside the kubelet's 30 s grace period.
     drainSeconds: 5,
-    // About 10 KB of proxy memory per open connection (BENCHMARKS.md): 16,384 of them stay
-    // inside the 1 GiB limit below with room to spare, and are far more than a pod opens.
+    // About 15 KB of proxy memory per open connection (BENCHMARKS.md): 16,384 of them stay
+    // well inside the 1 GiB limit below, and are far more than a pod opens.
     maxConnections: 16384,
     resources: {
       requests: { cpu: '100m', memory: '128Mi' },
