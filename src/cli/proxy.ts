@@ -18,20 +18,31 @@ See docs/proxy.md.`;
 
 /** Starts the proxy and runs it until it has stopped: drains on SIGTERM/SIGINT, then exit code 0. */
 export async function runProxy(opts: ProxyOptions): Promise<void> {
+  // SIGTERM (kubelet) or SIGINT (Ctrl-C) starts the drain; a second one ends it at once. A
+  // signal that comes while the proxy starts is held until it has started.
+  const signals: { held: number; terminate?: () => void } = { held: 0 };
+  const onSignal = (): void => {
+    if (signals.terminate === undefined) signals.held += 1;
+    else signals.terminate();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const [{ createProxyLogger }, { startProxy }] = await Promise.all([import('../proxy/log.js'), import('../proxy/run.js')]);
   const log = createProxyLogger(opts.logLevel);
   const proxy = await startProxy(opts, {
     log,
     readFile: (path) => readFileSync(path, 'utf8'),
     ids: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 },
+  }).catch((e: unknown) => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw e;
   });
-  // SIGTERM (kubelet) or SIGINT (Ctrl-C) starts the drain; a second one ends it at once.
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log.info({ signal }, 'signal received');
+  signals.terminate = () => {
+    log.info({}, 'signal received');
     proxy.terminate();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (; signals.held > 0; signals.held--) signals.terminate();
   await proxy.stopped;
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

@@ -153,7 +153,10 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
   const stopAll = async (): Promise<void> => {
     if (timer !== undefined) clearTimeout(timer);
     dns?.stop();
-    await Promise.all([outbound, inbound, health, stats].map(closeServer));
+    const closing = Promise.all([outbound, inbound, health, stats].map(closeServer));
+    // A connection accepted after the drain's reset would keep its listener from closing.
+    relay.closeAll();
+    await closing;
     log.info({ uptimeSeconds: Math.round((performance.now() - started) / 100) / 10 }, 'stopped');
     resolveStopped();
   };
