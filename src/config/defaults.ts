@@ -73,6 +73,7 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
     },
   },
   redirect: {
+    mode: 'init',
     interceptionMode: 'REDIRECT',
     includeInboundPorts: { kind: 'all' },
     excludeInboundPorts: [],

@@ -13,6 +13,7 @@ export type {
   ProxyVolume,
   PullPolicy,
   RedirectConfig,
+  RedirectMode,
   ResourceList,
   Resources,
 } from './types.js';

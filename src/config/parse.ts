@@ -17,6 +17,7 @@ import type {
   PortSpec,
   ProxyVolume,
   PullPolicy,
+  RedirectMode,
   ResourceList,
   Resources,
 } from './types.js';
@@ -496,6 +497,7 @@ export function configFromValue(raw: unknown, source: string): InjectionConfig {
       }),
     redirect: (v, at) =>
       fields(p, v, at, {
+        mode: (x, a) => set<RedirectMode>((y) => (cfg.redirect.mode = y))(oneOf(p, x, a, ['init', 'cni'] as const)),
         interceptionMode: (x, a) => {
           const s = str(p, x, a);
           if (s === undefined) return;

@@ -87,7 +87,15 @@ export interface InitConfig {
   resources: Resources;
 }
 
+/**
+ * Who programs a pod's redirect: `init`, the injected siding-init container (NET_ADMIN and
+ * NET_RAW, as root); `cni`, siding's CNI plugin and node agent while the pod's network is
+ * set up, with an unprivileged siding-validation container in the pod instead.
+ */
+export type RedirectMode = 'init' | 'cni';
+
 export interface RedirectConfig {
+  mode: RedirectMode;
   interceptionMode: InterceptionMode;
   includeInboundPorts: PortSpec;
   excludeInboundPorts: readonly PortRange[];

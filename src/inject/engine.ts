@@ -40,6 +40,7 @@ import {
   PROXY_CONTAINER,
   renderRecord,
   stripInjection,
+  VALIDATION_CONTAINER,
   type InjectionRecord,
 } from './status.js';
 import type { InjectContext, InjectOutcome } from './types.js';
@@ -82,6 +83,7 @@ export function resolveSettings(config: InjectionConfig, v: Partial<AnnotationVa
     nativeSidecar: pick(v.nativeSidecar, config.nativeSidecar),
     holdApplicationUntilProxyStarts: pick(v.holdApplicationUntilProxyStarts, config.holdApplicationUntilProxyStarts),
     redirect: {
+      mode: r.mode,
       interceptionMode: pick(v.interceptionMode, r.interceptionMode),
       includeInboundPorts: pick(v.includeInboundPorts, r.includeInboundPorts),
       excludeInboundPorts: pick(v.excludeInboundPorts, r.excludeInboundPorts),
@@ -156,6 +158,52 @@ export function buildInitContainer(config: InjectionConfig, settings: PodSetting
   };
 }
 
+// CNI mode's siding-validation runs as a user the redirect captures when the pod captures no
+// inbound TCP (as the proxy's own user it could then observe nothing): 65532, the image's
+// default non-root user, or the one below it should the proxy use that.
+const VALIDATION_FALLBACK_ID = 65532;
+
+/**
+ * Who siding-validation runs as: the proxy's UID/GID, whose loopback calls to the pod's
+ * own address the redirect sends to the inbound port (what the validation probes), unless
+ * the pod captures no inbound TCP.
+ */
+export function validationIdentity(config: InjectionConfig, redirect: RedirectConfig): { uid: number; gid: number } {
+  const p = config.proxy;
+  const inbound = redirect.includeInboundPorts.kind === 'all' || redirect.includeInboundPorts.ports.length > 0;
+  if (inbound) return { uid: p.uid, gid: p.gid };
+  const pick = (own: number): number => (own === VALIDATION_FALLBACK_ID ? VALIDATION_FALLBACK_ID - 1 : VALIDATION_FALLBACK_ID);
+  return { uid: pick(p.uid), gid: pick(p.gid) };
+}
+
+/**
+ * CNI mode's init container: `siding init --run-validation --skip-rule-apply` with the pod's
+ * redirect flags. It programs nothing, so it needs no capability and no root: it passes Pod
+ * Security `restricted`. It exits 126 when the redirect is missing (the agent's repair looks
+ * for that exit code).
+ */
+export function buildValidationContainer(config: InjectionConfig, settings: PodSettings): V1Container {
+  const who = validationIdentity(config, settings.redirect);
+  return {
+    name: VALIDATION_CONTAINER,
+    image: config.init.image,
+    imagePullPolicy: config.init.imagePullPolicy,
+    command: [...config.init.command],
+    args: [...initArgs(config, settings.redirect), '--run-validation', '--skip-rule-apply'],
+    resources: resourcesField(config.init.resources),
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsGroup: who.gid,
+      runAsNonRoot: true,
+      runAsUser: who.uid,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+}
+
 /**
  * The classic layout's postStart hook: poll the health endpoint until it answers 200, so
  * the kubelet starts the next container only when the proxy is ready. bash's /dev/tcp keeps
@@ -220,7 +268,8 @@ export function buildProxyContainer(config: InjectionConfig, settings: PodSettin
 
 export function buildVolumes(config: InjectionConfig): V1Volume[] {
   return [
-    { name: XTABLES_LOCK_VOLUME, emptyDir: {} },
+    // The xtables lock is siding-init's; in CNI mode nothing in the pod runs iptables.
+    ...(config.redirect.mode === 'cni' ? [] : [{ name: XTABLES_LOCK_VOLUME, emptyDir: {} }]),
     ...config.proxy.volumes.map((v): V1Volume =>
       'emptyDir' in v.source ? { name: v.name, emptyDir: { ...v.source.emptyDir } } : { name: v.name, configMap: { name: v.source.configMap.name } },
     ),
@@ -287,7 +336,7 @@ function injectionParts(config: InjectionConfig, values: Partial<AnnotationValue
     const settings = deepFreeze(resolveSettings(config, values));
     parts = {
       settings,
-      init: frozenWithJson(buildInitContainer(config, settings)),
+      init: frozenWithJson(config.redirect.mode === 'cni' ? buildValidationContainer(config, settings) : buildInitContainer(config, settings)),
       proxy: frozenWithJson(buildProxyContainer(config, settings, settings.nativeSidecar ? 'native' : 'classic')),
       volumes: Object.freeze(buildVolumes(config).map((v) => frozenWithJson(v))),
       recordText: new Map(),
@@ -405,7 +454,7 @@ function allContainers(pod: V1Pod): V1Container[] {
   return init === undefined || init.length === 0 ? app : init.concat(app);
 }
 
-const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
+const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER, VALIDATION_CONTAINER]);
 
 function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
   const out: string[] = [];
@@ -683,11 +732,12 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   const record: InjectionRecord = {
     version: VERSION,
     layout,
-    initContainers: layout === 'native' ? [INIT_CONTAINER, PROXY_CONTAINER] : [INIT_CONTAINER],
+    initContainers: layout === 'native' ? [init.name, PROXY_CONTAINER] : [init.name],
     containers: layout === 'native' ? [] : [PROXY_CONTAINER],
     volumes: volumes.map((v) => v.name),
     annotations: [],
     proxyImage: settings.proxyImage,
+    ...(config.redirect.mode === 'cni' ? { cniRedirect: initArgs(config, settings.redirect) } : {}),
   };
   const warnings = [...read.warnings, ...warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)];
   addContainers(work, init, proxy, settings);

@@ -9,9 +9,11 @@ import { STATUS_ANNOTATION } from './annotations.js';
 
 export const INIT_CONTAINER = 'siding-init';
 export const PROXY_CONTAINER = 'siding-proxy';
+/** CNI mode: checks, without privilege, that the CNI plugin programmed the redirect. */
+export const VALIDATION_CONTAINER = 'siding-validation';
 /** Pod annotations siding may add besides its status (classic layout: keep kubectl on the app). */
 export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
-const STRIPPABLE_CONTAINERS: readonly string[] = [INIT_CONTAINER, PROXY_CONTAINER];
+const STRIPPABLE_CONTAINERS: readonly string[] = [INIT_CONTAINER, PROXY_CONTAINER, VALIDATION_CONTAINER];
 const STRIPPABLE_ANNOTATIONS: readonly string[] = [DEFAULT_CONTAINER_ANNOTATION];
 
 export interface InjectionRecord {
@@ -24,7 +26,17 @@ export interface InjectionRecord {
   /** Pod annotations added besides the status itself. */
   annotations: string[];
   proxyImage: string;
+  /**
+   * CNI mode only: the `siding init` flags of the pod's redirect, which siding's CNI plugin
+   * programs (through the node agent) when the pod's network is set up. Absent when
+   * siding-init programs the redirect itself.
+   */
+  cniRedirect?: string[];
 }
+
+// Longest flag list a record may carry: the flags siding writes are about twenty; each
+// value is bounded by the annotations it comes from (and by the init flag parser).
+const MAX_CNI_REDIRECT_ARGS = 64;
 
 /** Fixed key order so the annotation's text is stable. */
 export function renderRecord(r: InjectionRecord): string {
@@ -36,6 +48,7 @@ export function renderRecord(r: InjectionRecord): string {
     volumes: r.volumes,
     annotations: r.annotations,
     proxyImage: r.proxyImage,
+    ...(r.cniRedirect === undefined ? {} : { cniRedirect: r.cniRedirect }),
   });
 }
 
@@ -53,7 +66,7 @@ export function parseRecord(raw: string): Parsed<InjectionRecord> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('not a JSON object');
   const o = v as Record<string, unknown>;
-  const allowed = ['version', 'layout', 'initContainers', 'containers', 'volumes', 'annotations', 'proxyImage'];
+  const allowed = ['version', 'layout', 'initContainers', 'containers', 'volumes', 'annotations', 'proxyImage', 'cniRedirect'];
   const extra = Object.keys(o).find((k) => !allowed.includes(k));
   if (extra !== undefined) return bad(`unknown field '${displayValue(extra)}'`);
   const names = (field: string, ok: (s: string) => boolean): string[] | string => {
@@ -69,6 +82,12 @@ export function parseRecord(raw: string): Parsed<InjectionRecord> {
   for (const r of [initContainers, containers, volumes, annotations]) if (typeof r === 'string') return bad(r);
   if (typeof o.version !== 'string' || typeof o.proxyImage !== 'string') return bad('version and proxyImage must be strings');
   if (o.layout !== 'native' && o.layout !== 'classic') return bad('layout must be native or classic');
+  const cni = o.cniRedirect;
+  if (cni !== undefined) {
+    if (!Array.isArray(cni) || cni.length > MAX_CNI_REDIRECT_ARGS || !cni.every((x): x is string => typeof x === 'string')) {
+      return bad(`cniRedirect must be a list of at most ${MAX_CNI_REDIRECT_ARGS} strings`);
+    }
+  }
   return {
     ok: true,
     value: {
@@ -79,6 +98,7 @@ export function parseRecord(raw: string): Parsed<InjectionRecord> {
       volumes: volumes as string[],
       annotations: annotations as string[],
       proxyImage: o.proxyImage,
+      ...(cni === undefined ? {} : { cniRedirect: cni as string[] }),
     },
   };
 }

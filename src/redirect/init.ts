@@ -13,7 +13,7 @@ import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
 import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
-import type { Prober } from './validate.js';
+import type { ProbeIdentity, Prober } from './validate.js';
 import { InitFlagError } from '../errors/index.js';
 import { FLAG_NAMES } from './flags.js';
 
@@ -27,6 +27,8 @@ export interface InitDeps {
   readonly log: Logger;
   /** Validation in the current namespace (default: probeRedirect, in this process). */
   readonly prober?: Prober;
+  /** Who this process is, for the validation (default: the process's UID and GID). */
+  readonly identity?: ProbeIdentity;
 }
 
 export interface InitReport {
@@ -72,7 +74,9 @@ function probeScript(): string {
  * (exit 126) when --run-validation finds no redirect.
  */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
-  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6']) : undefined;
+  // In another namespace (--netns) the probe runs as this process too.
+  const who = deps.identity ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6'], who) : undefined;
   if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
 
   if (opts.dryRun) {

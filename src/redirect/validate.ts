@@ -8,6 +8,11 @@
  * routed) or 2001:db8::1 (RFC 3849) when `-i` captures them, else the first address of an
  * included CIDR. When the rules are missing, the connection goes nowhere useful and times
  * out (or fails at once without a route); either way siding reports what did not happen.
+ *
+ * Run as the proxy's own UID or GID (the CNI mode's `siding-validation` container, which
+ * needs no privilege), outbound traffic is never captured; what is captured is the proxy
+ * calling its own pod over loopback. The probe then connects to 127.0.0.6 (from 127.0.0.1)
+ * and expects the inbound capture port to answer: the path `proxy-to-own-vip` redirects.
  */
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -15,12 +20,26 @@ import ipaddr from 'ipaddr.js';
 import type { Cidr, Family, PortRange, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
 import type { Logger } from './log.js';
+import { capturesInbound } from './rules.js';
 import { ValidationError } from '../errors/index.js';
 
 export interface ProbeTarget {
   readonly family: Family;
   readonly address: string;
   readonly port: number;
+  /** Where the redirected connection lands; the outbound proxy port unless set. */
+  readonly listenPort?: number;
+}
+
+/** Who makes the probe connection: the owner match of the rules sees these IDs. */
+export interface ProbeIdentity {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Whether the rules let this identity's traffic through as the proxy's. */
+export function isProxyIdentity(cfg: RedirectConfig, who: ProbeIdentity): boolean {
+  return cfg.proxyUids.includes(who.uid) || cfg.proxyGids.includes(who.gid);
 }
 
 export type ProbeOutcome =
@@ -71,9 +90,23 @@ function firstHost(c: Cidr): string {
 
 /**
  * Picks the test connection's destination, or explains why none exists (nothing is
- * captured outbound, or the probe port is excluded).
+ * captured outbound, or the probe port is excluded; as the proxy's identity, no inbound
+ * capture). `who` defaults to a user the rules capture (root, as siding-init runs).
  */
-export function chooseProbeTarget(cfg: RedirectConfig, probePort: number, families: readonly Family[]): ProbeTarget | string {
+export function chooseProbeTarget(
+  cfg: RedirectConfig,
+  probePort: number,
+  families: readonly Family[],
+  who: ProbeIdentity = { uid: 0, gid: 0 },
+): ProbeTarget | string {
+  if (isProxyIdentity(cfg, who)) {
+    if (!capturesInbound(cfg)) {
+      return `running as the proxy's UID ${who.uid} / GID ${who.gid}, whose traffic is never captured outbound, and these flags capture no inbound TCP (-b), so there is nothing to validate`;
+    }
+    if (probePort === cfg.tunnelPort) return `port ${probePort} is the proxy's tunnel port, which is never captured`;
+    // 127.0.0.6 is on lo in every namespace (127/8 is local), whatever families the pod has.
+    return { family: 'ipv4', address: '127.0.0.6', port: probePort, listenPort: cfg.inboundPort };
+  }
   const candidates: { family: Family; address: string }[] = [];
   for (const family of families) {
     candidates.push({ family, address: family === 'ipv4' ? '192.0.2.1' : '2001:db8::1' });
@@ -185,13 +218,19 @@ export async function validateRedirect(
   log: Logger,
 ): Promise<void> {
   const dest = target.family === 'ipv6' ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
-  const outcome = await prober(target, cfg.proxyPort, timeoutMs);
+  const listenPort = target.listenPort ?? cfg.proxyPort;
+  const outcome = await prober(target, listenPort, timeoutMs);
   if (outcome.ok) {
-    log.info('validation passed: outbound TCP is redirected to the proxy port', { destination: dest, port: cfg.proxyPort });
+    log.info(
+      listenPort === cfg.proxyPort
+        ? 'validation passed: outbound TCP is redirected to the proxy port'
+        : "validation passed: the proxy's loopback calls are redirected to the inbound capture port",
+      { destination: dest, port: listenPort },
+    );
     return;
   }
   throw new ValidationError(
-    `validation failed: a TCP connection to ${dest} should have been redirected to port ${cfg.proxyPort}, but ${EXPLAIN[outcome.what]}: ${outcome.detail}. ` +
+    `validation failed: a TCP connection to ${dest} should have been redirected to port ${listenPort}, but ${EXPLAIN[outcome.what]}: ${outcome.detail}. ` +
       'The traffic redirect is not in effect in this network namespace (did siding init or the siding CNI plugin run for this pod?)',
   );
 }
