@@ -18,6 +18,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   check: async () => (await import('./check.js')).registerCheck,
   certs: async () => (await import('./certs.js')).registerCerts,
   proxy: async () => (await import('./proxy.js')).registerProxy,
+  'cni-agent': async () => (await import('./cni-agent.js')).registerCniAgent,
 };
 
 /**

@@ -13,7 +13,8 @@ export type SidingErrorCode =
   | 'ERR_VALIDATION'
   | 'ERR_CERT'
   | 'ERR_KUBE'
-  | 'ERR_INPUT';
+  | 'ERR_INPUT'
+  | 'ERR_CNI';
 
 export interface SidingErrorOptions {
   cause?: unknown;
@@ -140,6 +141,19 @@ export class KubeError extends SidingError {
 export class InputError extends SidingError {
   constructor(message: string, options: SidingErrorOptions = {}) {
     super('ERR_INPUT', message, options);
+  }
+}
+
+/**
+ * Thrown by the CNI node agent (`siding cni-agent`): a CNI configuration it cannot chain
+ * into, a plugin it cannot install, a pod whose redirect it cannot program. `cniCode` is the
+ * CNI error code the plugin reports to the runtime (100 when not set).
+ */
+export class CniError extends SidingError {
+  readonly cniCode: number;
+  constructor(message: string, options: SidingErrorOptions & { cniCode?: number } = {}) {
+    super('ERR_CNI', message, options);
+    this.cniCode = options.cniCode ?? 100;
   }
 }
 

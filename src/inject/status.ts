@@ -98,7 +98,7 @@ export function parseRecord(raw: string): Parsed<InjectionRecord> {
       volumes: volumes as string[],
       annotations: annotations as string[],
       proxyImage: o.proxyImage,
-      ...(cni === undefined ? {} : { cniRedirect: cni as string[] }),
+      ...(cni === undefined ? {} : { cniRedirect: cni }),
     },
   };
 }

@@ -156,6 +156,23 @@ async function applyFamily(
   return { ok: false, error, kind: classifyFailure(r.stderr) };
 }
 
+/**
+ * Puts a family's siding rules back as they were (`before`) after `payload` committed
+ * `rules`: each table of the payload gets `renderRestore`. Used when the other family
+ * failed, so that a namespace never keeps one family's rules without the other's.
+ */
+async function restoreFamily(tools: Tools, rules: readonly Rule[], before: SidingState, payload: string, settings: ApplySettings, deps: RedirectDeps): Promise<void> {
+  for (const { table } of payloadTables(payload)) {
+    const back = renderRestore(table, rules, before[table]);
+    const rb = await restore(tools, back, settings.lock, deps);
+    if (rb.exitCode === 0) {
+      deps.log.warn(`put the ${familyName(tools.family)} ${table} table back as it was, since the other family failed`);
+    } else {
+      deps.log.warn(`could not put the ${familyName(tools.family)} ${table} table back after the other family failed`, { error: firstLine(rb.stderr) });
+    }
+  }
+}
+
 /** Whether the namespace has a global IPv6 address (from /proc/net/if_inet6; scope 00). */
 export function hasGlobalIpv6(ifInet6: string | undefined): boolean {
   if (ifInet6 === undefined) return false;
@@ -244,13 +261,22 @@ export async function applyRedirect(cfg: RedirectConfig, settings: ApplySettings
   families.push({ family: 'ipv4', backend: probe.tools.backend, restore: probe.tools.restore, payload: result.payload, rules: rules4.length });
   deps.log.info('applied the IPv4 rules', { backend: probe.tools.backend, rules: rules4.length });
 
-  const tools6 = await ipv6Tools(probe.tools.backend, settings.ipv6, deps);
+  let tools6: Tools | undefined;
+  try {
+    tools6 = await ipv6Tools(probe.tools.backend, settings.ipv6, deps);
+  } catch (e) {
+    await restoreFamily(probe.tools, rules4, sidingState(probe.saved), result.payload, settings, deps);
+    throw e;
+  }
   if (tools6 !== undefined) {
     const probe6 = await probeBackend(deps.host, tools6);
-    if (!probe6.works) throw saveFailed(probe6, dns);
     const rules6 = buildRules(cfg, 'ipv6');
-    const result6 = await applyFamily(tools6, rules6, sidingState(probe6.saved), settings, dns, deps);
-    if (!result6.ok) throw result6.error;
+    const result6 = probe6.works ? await applyFamily(tools6, rules6, sidingState(probe6.saved), settings, dns, deps) : undefined;
+    if (result6 === undefined || !result6.ok) {
+      // Never half the rules: IPv4 was committed, so put it back as it was before.
+      await restoreFamily(probe.tools, rules4, sidingState(probe.saved), result.payload, settings, deps);
+      throw result6 === undefined ? saveFailed(probe6, dns) : result6.error;
+    }
     families.push({ family: 'ipv6', backend: tools6.backend, restore: tools6.restore, payload: result6.payload, rules: rules6.length });
     deps.log.info('applied the IPv6 rules', { backend: tools6.backend, rules: rules6.length });
   }
