@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import { parse, stringify } from 'yaml';
 import { DEFAULT_CONFIG, type InjectionConfig } from '../../src/config/index.js';
@@ -45,6 +45,19 @@ function denied(o: InjectOutcome): string[] {
 }
 
 const names = (list: { name: string }[] | undefined): string[] => (list ?? []).map((c) => c.name);
+
+const CNI_CONFIG: InjectionConfig = { ...DEFAULT_CONFIG, redirect: { ...DEFAULT_CONFIG.redirect, mode: 'cni' } };
+
+/** What Pod Security "restricted" asks of a container (the parts siding's containers decide). */
+function assertRestricted(c: V1Container): void {
+  const sc = c.securityContext;
+  assert.equal(sc?.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
+  assert.deepEqual(sc?.capabilities, { drop: ['ALL'] }, `${c.name}: capabilities`);
+  assert.equal(sc?.runAsNonRoot, true, `${c.name}: runAsNonRoot`);
+  assert.notEqual(sc?.runAsUser, 0, `${c.name}: runAsUser`);
+  assert.equal(sc?.seccompProfile?.type, 'RuntimeDefault', `${c.name}: seccomp`);
+  assert.notEqual(sc?.privileged, true, `${c.name}: privileged`);
+}
 
 const POD_CASES: PodCase[] = [
   {
@@ -92,6 +105,37 @@ const POD_CASES: PodCase[] = [
       const pod = injected(o).pod;
       assert.deepEqual(names(pod.spec?.containers), ['app', 'siding-proxy']);
       assert.equal(pod.spec?.containers[1]?.lifecycle, undefined);
+    },
+  },
+  {
+    fixture: 'cni-mode-restricted',
+    title: "in CNI mode a pod gets siding-validation (no capability, the proxy's user) instead of siding-init, and the redirect flags in its record",
+    expect: 'injected',
+    config: CNI_CONFIG,
+    check: (o) => {
+      const pod = injected(o).pod;
+      assert.deepEqual(names(pod.spec?.initContainers), ['siding-validation', 'siding-proxy']);
+      const validation = pod.spec?.initContainers?.[0];
+      assert.ok(validation !== undefined);
+      assertRestricted(validation);
+      assertRestricted(pod.spec?.initContainers?.[1] ?? assert.fail('no proxy'));
+      assert.equal(validation.securityContext?.runAsUser, 1337);
+      assert.deepEqual(validation.args?.slice(-2), ['--run-validation', '--skip-rule-apply']);
+      assert.deepEqual(names(pod.spec?.volumes), ['siding-proxy-tmp'], 'no xtables lock volume: nothing in the pod runs iptables');
+      const record = JSON.parse(pod.metadata?.annotations?.['siding.io/status'] ?? '{}') as { cniRedirect?: string[] };
+      assert.deepEqual(record.cniRedirect, validation.args?.slice(0, -2));
+    },
+  },
+  {
+    fixture: 'cni-mode-no-inbound',
+    title: "in CNI mode a pod that captures no inbound TCP gets its validation run as a captured user, not the proxy's",
+    expect: 'injected',
+    config: CNI_CONFIG,
+    check: (o) => {
+      const validation = injected(o).pod.spec?.initContainers?.[0];
+      assert.equal(validation?.name, 'siding-validation');
+      assert.equal(validation?.securityContext?.runAsUser, 65532);
+      assert.equal(validation?.securityContext?.runAsGroup, 65532);
     },
   },
   { fixture: 'opt-out-label', title: 'a pod labelled siding.io/inject=false is skipped', expect: 'skipped' },

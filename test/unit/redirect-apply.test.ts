@@ -86,6 +86,27 @@ describe('applying the rules', () => {
     assert.deepEqual(names, ['iptables-legacy-save', 'iptables-nft-save', 'iptables-nft-restore', 'cat', 'ip6tables-nft-save', 'ip6tables-nft-restore']);
   });
 
+  it('never leaves one family without the other: when IPv6 fails, IPv4 is put back as it was', async () => {
+    const runner = new RecordingRunner().on(is('ip6tables-nft-restore'), { exitCode: 2, stderr: "ip6tables-restore: Couldn't load target `REDIRECT'\n" });
+    const d = deps({ runner, proc: { ip_tables_names: '', if_inet6: GLOBAL_V6 } });
+    await assert.rejects(applyRedirect(cfg(), settings(), d), ApplyError);
+    const names = runner.commands.map(programOf);
+    assert.deepEqual(names, ['iptables-nft-save', 'iptables-nft-restore', 'ip6tables-nft-save', 'ip6tables-nft-restore', 'iptables-nft-restore']);
+    const undo = runner.commands.at(-1)?.input ?? '';
+    // The undo deletes exactly the jumps the apply added and the chains it created.
+    const added = render(buildRules(cfg(), 'ipv4')).split('\n').filter((l) => /^-A (PREROUTING|OUTPUT) /.test(l));
+    assert.deepEqual(undo.split('\n').filter((l) => l.startsWith('-D ')), added.map((l) => `-D ${l.slice(3)}`));
+    assert.deepEqual(undo.split('\n').filter((l) => l.startsWith('-X ')).sort(), ['-X SIDING_INBOUND', '-X SIDING_IN_REDIRECT', '-X SIDING_OUTPUT', '-X SIDING_REDIRECT']);
+    assert.ok(d.log.lines.some((l) => /put the IPv4 nat table back as it was, since the other family failed/.test(l.msg)));
+  });
+
+  it('puts IPv4 back when IPv6 is in use but its programs are missing', async () => {
+    const runner = new RecordingRunner();
+    const d = deps({ runner, proc: { ip_tables_names: '', if_inet6: GLOBAL_V6 }, missing: ['ip6tables-nft-restore'] });
+    await assert.rejects(applyRedirect(cfg(), settings(), d), /IPv6 is in use/);
+    assert.deepEqual(runner.commands.map(programOf), ['iptables-nft-save', 'iptables-nft-restore', 'iptables-nft-restore']);
+  });
+
   it('deletes the jumps a previous run left before adding them again', async () => {
     const runner = new RecordingRunner().on(is('iptables-nft-save'), { stdout: fixture('nft-seed-dns-foreign.save') });
     await applyRedirect(cfg({ redirectDns: true }), settings({ ipv6: 'off' }), deps({ runner, proc: {} }));

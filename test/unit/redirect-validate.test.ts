@@ -57,6 +57,19 @@ describe('choosing the validation connection', () => {
     assert.ok(typeof excluded === 'string' && /port 15002/.test(excluded), JSON.stringify(excluded));
   });
 
+  it("as the proxy's own UID or GID, probes the proxy's loopback path: 127.0.0.6 lands on the inbound capture port", () => {
+    const c = cfg({ istioInboundPorts: '*', proxyUid: '1337', proxyGid: '1337' });
+    const expected = { family: 'ipv4', address: '127.0.0.6', port: 15002, listenPort: 15006 };
+    assert.deepEqual(chooseProbeTarget(c, 15002, ['ipv4', 'ipv6'], { uid: 1337, gid: 1337 }), expected);
+    assert.deepEqual(chooseProbeTarget(c, 15002, ['ipv4', 'ipv6'], { uid: 4000, gid: 1337 }), expected);
+    assert.deepEqual(chooseProbeTarget(c, 15002, ['ipv4', 'ipv6'], { uid: 4000, gid: 4000 }), { family: 'ipv4', address: '192.0.2.1', port: 15002 });
+  });
+
+  it("as the proxy's identity, explains that nothing is observable when no inbound TCP is captured", () => {
+    const none = chooseProbeTarget(cfg({ istioInboundPorts: '' }), 15002, ['ipv4'], { uid: 1337, gid: 1337 });
+    assert.ok(typeof none === 'string' && /capture no inbound TCP/.test(none), JSON.stringify(none));
+  });
+
   it('refuses --run-validation before touching anything when there is nothing to validate', async () => {
     const runner = new RecordingRunner();
     const opts = options({ istioServiceCidr: '', runValidation: true });
