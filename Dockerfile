@@ -7,12 +7,31 @@
 #                                             whose prebuilt binary npm ci installs as an
 #                                             optional dependency for the build platform)
 #   CLI:             siding inject|check|certs ...
+#   CNI node agent:  siding cni-agent ...    (manifests/overlays/cni; installs the CNI plugin
+#                                             below, a static Go binary, onto the node)
 # Build: docker build -t ghcr.io/siding-mesh/siding:$(node -p 'require("./package.json").version') .
 #
 # BASE is any Debian bookworm image with Node 24 and npm on PATH; the default is the
 # official one. Machines without a registry pass a locally made base instead
 # (--build-arg BASE=localhost/...).
 ARG BASE=node:24-bookworm-slim
+# siding's CNI plugin (cni/plugin) is a static Go binary. By default it is built here from
+# the Go image and the Go module proxy. A machine without them passes a prebuilt one
+# instead: --build-arg CNI_PLUGIN=IMAGE, an image holding it as /siding
+# (scripts/build-image.sh makes one from scripts/build-cni-plugin.sh's build); the Go stage
+# is then not built at all.
+ARG GO_IMAGE=golang:1.26-bookworm
+ARG CNI_PLUGIN=cni-plugin-build
+
+# ---- the CNI plugin: static, so it runs on any node whatever its libc ----
+FROM ${GO_IMAGE} AS cni-plugin-build
+WORKDIR /src
+COPY package.json /package.json
+COPY cni/plugin/ ./
+RUN version=$(sed -n 's/^  "version": "\([^"]*\)",$/\1/p' /package.json) \
+ && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.sidingVersion=$version" -o /siding .
+
+FROM ${CNI_PLUGIN} AS cni-plugin
 
 # ---- build: compile TypeScript, then keep only production dependencies ----
 FROM ${BASE} AS build
@@ -36,6 +55,8 @@ ENV NODE_ENV=production
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The CNI plugin the node agent installs onto each node (docs/cni.md).
+COPY --from=cni-plugin /siding /usr/local/lib/siding/cni/siding
 # `siding` on PATH, so the injected containers can run `siding init` and `siding proxy`.
 RUN ln -s /app/dist/cli.js /usr/local/bin/siding && chmod 0755 /app/dist/cli.js
 # Non-root by default (the webhook's runAsUser); the injected init container sets

@@ -3,6 +3,9 @@
 # without a registry, and writes each as an OCI archive into a cache outside the clone:
 #   localhost/siding:e2e        siding's image, from the repository's Dockerfile
 #   localhost/siding-pause:3.10.1   the pod sandbox, Kubernetes' own pause.c
+# siding's CNI plugin goes into siding's image prebuilt (scripts/build-cni-plugin.sh), as
+# the one-file image localhost/siding-cni-plugin:<build key> the Dockerfile takes through
+# --build-arg CNI_PLUGIN, so the build needs no Go image.
 # Prints the directory holding siding.oci.tar and pause.oci.tar as its last line;
 # scripts/kube-testenv.sh imports them into the node's containerd.
 #
@@ -54,7 +57,7 @@ context_hash() {
     cd "$repo"
     {
       printf '%s\n' Dockerfile .dockerignore package.json package-lock.json tsconfig.json scripts/bundle.sh
-      find src -type f
+      find src cni/plugin -type f
     } | LC_ALL=C sort | while IFS= read -r f; do
       printf '%s %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"
     done
@@ -65,7 +68,16 @@ node_dir=$("$repo/scripts/install-node.sh" --check 2>/dev/null | tail -n 1) || n
 node_version=""
 [[ -n $node_dir ]] && node_version=$("$node_dir/node" -p process.versions.node)
 base_image="localhost/siding-base:bookworm-node${node_version:-none}-r$base_recipe"
-stamp_want="$(context_hash) $base_image"
+# siding's CNI plugin, built by scripts/build-cni-plugin.sh (cached by its sources) and
+# handed to the Dockerfile as a one-file image (--build-arg CNI_PLUGIN): the image build
+# itself reaches no Go image registry here.
+cni_plugin=$("$repo/scripts/build-cni-plugin.sh" --check 2>/dev/null | tail -n 1) || cni_plugin=""
+if [[ -z $cni_plugin && $check_only == false ]]; then
+  cni_plugin=$("$repo/scripts/build-cni-plugin.sh" | tail -n 1) || die "building the CNI plugin failed"
+fi
+cni_key=${cni_plugin:+$(basename "$(dirname "$cni_plugin")")}
+cni_image="localhost/siding-cni-plugin:${cni_key:-none}"
+stamp_want="$(context_hash) $base_image $cni_image"
 
 built() {
   [[ -f $out/siding.oci.tar && -f $out/pause.oci.tar && -f $out/siding.inputs ]] &&
@@ -146,7 +158,7 @@ make_base() {
 
 make_siding() {
   local ca=${SIDING_IMAGE_CA_FILE:-${NODE_EXTRA_CA_CERTS:-}} npmrc_dir args t0=$SECONDS
-  args=(bud --layers --isolation chroot --build-arg "BASE=$base_image" -t "$image" -f "$repo/Dockerfile")
+  args=(bud --layers --isolation chroot --build-arg "BASE=$base_image" --build-arg "CNI_PLUGIN=$cni_image" -t "$image" -f "$repo/Dockerfile")
   if [[ -n $ca ]]; then
     [[ -f $ca ]] || die "SIDING_IMAGE_CA_FILE $ca is not a file"
     # npm reads $PREFIX/etc/npmrc (/usr/local/etc/npmrc in the base). A directory is
@@ -195,8 +207,23 @@ make_pause() {
   say "built $pause_image"
 }
 
+# ---------------------------------------------------------------------------
+# The CNI plugin as an image of one file, /siding, for the Dockerfile's CNI_PLUGIN.
+
+make_cni_plugin() {
+  bah inspect --type image "$cni_image" >/dev/null 2>&1 && return 0
+  local ctr mnt
+  ctr=$(bah from scratch)
+  mnt=$(bah mount "$ctr")
+  install -m 0755 "$cni_plugin" "$mnt/siding"
+  bah umount "$ctr" >/dev/null
+  bah commit --quiet --rm "$ctr" "$cni_image" >/dev/null
+  say "made $cni_image"
+}
+
 make_base
 make_pause
+make_cni_plugin
 make_siding
 printf '%s\n' "$stamp_want" >"$out/siding.inputs"
 say "images ready in $out ($((SECONDS - start))s)"

@@ -88,3 +88,52 @@ const kubectl = prerequisite(() => {
 test('manifests/install.yaml is what kubectl kustomize renders from manifests/', skipUnless(kubectl), () => {
   execFileSync('bash', ['scripts/render-manifests.sh', '--check'], { stdio: ['ignore', 'inherit', 'inherit'] });
 });
+
+describe('the CNI overlay (manifests/overlays/cni)', skipUnless(kubectl), () => {
+  const render = (): Obj[] => {
+    const bin = execFileSync('bash', ['scripts/build-kube.sh', '--check'], { encoding: 'utf8' }).trim().split('\n').pop() ?? '';
+    const text = execFileSync(`${bin}/kubectl`, ['kustomize', 'manifests/overlays/cni'], { encoding: 'utf8' });
+    return parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+  };
+  const get = (objs: Obj[], kind: string, name: string): Obj => {
+    const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
+    assert.ok(o, `${kind}/${name} is not in the CNI overlay`);
+    return o;
+  };
+
+  test('sets redirect.mode cni and keeps every other config default', () => {
+    const cm = get(render(), 'ConfigMap', 'siding-config') as Obj & { data: Record<string, string> };
+    const config = parseConfig(cm.data['config.yaml'] ?? '', 'overlay');
+    assert.deepEqual(config, { ...DEFAULT_CONFIG, redirect: { ...DEFAULT_CONFIG.redirect, mode: 'cni' } });
+  });
+
+  test("gives the node agent exactly pods get/list/watch/delete and events create, and the webhook's roles stay as they were", () => {
+    const objs = render();
+    const role = get(objs, 'ClusterRole', 'siding-cni') as Obj & { rules: unknown[] };
+    assert.deepEqual(role.rules, [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
+    assert.deepEqual((get(objs, 'ClusterRole', 'siding') as Obj & { rules: unknown[] }).rules, (find('ClusterRole', 'siding') as Obj & { rules: unknown[] }).rules);
+  });
+
+  test('runs the agent as root with only NET_ADMIN, NET_RAW, SYS_ADMIN and SYS_PTRACE, never privileged, read-only root filesystem', () => {
+    const ds = get(render(), 'DaemonSet', 'siding-cni') as Obj & { spec: { template: { spec: { hostNetwork: boolean; hostPID: boolean; containers: { image: string; securityContext: Record<string, unknown> }[] } } } };
+    const pod = ds.spec.template.spec;
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.hostPID, true);
+    const c = pod.containers[0]!;
+    assert.equal(c.securityContext.privileged, false);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE'] });
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(c.image, `ghcr.io/siding-mesh/siding:${pkg.version}`);
+  });
+
+  test('lets siding-system run the agent (privileged) while auditing and warning at restricted', () => {
+    const ns = get(render(), 'Namespace', 'siding-system') as Obj & { metadata: { labels: Record<string, string> } };
+    assert.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
+    assert.equal(ns.metadata.labels['pod-security.kubernetes.io/audit'], 'restricted');
+    assert.equal(ns.metadata.labels['pod-security.kubernetes.io/warn'], 'restricted');
+  });
+});
