@@ -38,6 +38,8 @@ npm ci --no-audit --no-fund --loglevel=error
 
 if command -v go >/dev/null 2>&1; then
   bash scripts/build-kube.sh
+  # siding's CNI plugin (a static Go binary; unit and integration tests run it).
+  bash scripts/build-cni-plugin.sh >/dev/null
 else
   echo "setup: no Go toolchain; the e2e suite will skip (fails under CI=true)" >&2
 fi

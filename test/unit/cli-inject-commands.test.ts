@@ -95,6 +95,15 @@ test('siding check explains a namespace without the injection label and exits 0'
   assert.equal(r.stdout, 'Pod/plain: skipped: namespace shop does not have the label siding-injection=enabled');
 });
 
+test('siding check says on standard error which redirect mode the config uses', async () => {
+  const init = await siding(['check', '-f', fixturePath('inject', 'plain-pod.yaml')]);
+  assert.match(init.stderr, /^siding: redirect mode init \(built-in config\)/m);
+  const cni = await siding(['check', '-f', fixturePath('inject', 'plain-pod.yaml'), '--config', tempFile('cni.yaml', 'redirect:\n  mode: cni\n')]);
+  assert.equal(cni.code, 0, cni.stderr);
+  assert.equal(cni.stdout.trim(), 'Pod/plain: injected');
+  assert.match(cni.stderr, /redirect mode cni \(config .*cni\.yaml\): siding's CNI plugin programs .*node agent not checked \(pass --live\)/);
+});
+
 test('siding check exits 2 on malformed --namespace-labels', async () => {
   const r = await siding(['check', '-f', fixturePath('inject', 'plain-pod.yaml'), '--namespace-labels', 'a=b,=c']);
   assert.equal(r.code, 2);
