@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -288,7 +289,7 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
   });
 
   it('siding webhook --manage-certs serves the Secret certificate, shows the ConfigMap in /readyz, and reloads TLS when the Secret changes', async () => {
-    const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
     const child = execa(
       'node',
       [cli, 'webhook', '--listen', '127.0.0.1:0', '--manage-certs', '--kubeconfig', saKubeconfig, '--namespace', NS,
@@ -369,7 +370,7 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
       const pod = (ns: string): string =>
         `apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: ${ns}}\nspec:\n  containers: [{name: app, image: example.com/app:1}]\n`;
       writeFileSync(manifest, `${pod(labelled)}---\n${pod(NS)}`);
-      const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
+      const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
       const r = await execa('node', [cli, 'check', '--kubeconfig', kubeconfig!, '-f', manifest], { reject: false });
       assert.equal(r.exitCode, 0, r.stderr);
       const lines = r.stdout.split('\n');

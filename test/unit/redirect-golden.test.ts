@@ -1,18 +1,16 @@
 /**
  * Golden payloads: `siding init ... --dry-run` through the real commander command, for many
- * flag combinations. UPDATE_GOLDEN=1 rewrites the files; a mismatch prints a diff; a golden
- * file that no case produces fails the run.
+ * flag combinations (test/helpers/golden.ts: UPDATE_GOLDEN=1 rewrites the files, a mismatch
+ * prints a diff, a golden file that no case declares fails the run).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerInit } from '../../src/cli/init.js';
 import { RecordingRunner } from '../../src/redirect/runner.js';
+import { GoldenSet } from '../helpers/golden.js';
 
-const DIR = fileURLToPath(new URL('../golden/redirect/', import.meta.url));
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
+/** The command line of a typical injected pod (what the webhook's siding-init runs, by default). */
 const SEED = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 
 const CASES: Record<string, string[]> = {
@@ -56,27 +54,14 @@ async function dryRun(args: string[]): Promise<{ out: string; runner: RecordingR
   return { out, runner };
 }
 
-describe('golden --dry-run payloads', () => {
-  const produced = new Set<string>();
-  mkdirSync(DIR, { recursive: true });
+const golden = new GoldenSet('redirect', Object.keys(CASES).map((name) => `${name}.txt`));
 
+describe('golden --dry-run payloads', () => {
   for (const [name, args] of Object.entries(CASES)) {
     it(`prints the expected payload for ${name}: siding init ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`, async () => {
-      const file = `${name}.txt`;
-      produced.add(file);
       const { out, runner } = await dryRun(args);
       assert.equal(runner.commands.length, 0, '--dry-run runs no program');
-      if (UPDATE) {
-        writeFileSync(`${DIR}${file}`, out);
-        return;
-      }
-      let expected: string;
-      try {
-        expected = readFileSync(`${DIR}${file}`, 'utf8');
-      } catch {
-        assert.fail(`missing golden file test/golden/redirect/${file}; run with UPDATE_GOLDEN=1 to create it`);
-      }
-      assert.equal(out, expected, `payload differs from test/golden/redirect/${file} (UPDATE_GOLDEN=1 rewrites it)`);
+      golden.check(`${name}.txt`, out);
     });
   }
 
@@ -88,9 +73,7 @@ describe('golden --dry-run payloads', () => {
     assert.equal(long.out, (await dryRun(SEED)).out);
   });
 
-  it('has no stale golden files: every file is produced by a case above', () => {
-    const stale = readdirSync(DIR).filter((f) => !(`${f}`.replace(/\.txt$/, '') in CASES));
-    assert.deepEqual(stale, [], `stale golden files in test/golden/redirect (no case produces them): ${stale.join(', ')}`);
-    assert.ok(produced.size <= Object.keys(CASES).length);
+  it('has a golden file for every case above and no other', () => {
+    golden.assertNoStale();
   });
 });
