@@ -6,6 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
+import { displayValue } from '../grammar/index.js';
 import { injectPod } from '../inject/index.js';
 import { createAdmissionMetrics } from './metrics.js';
 import { reviewRequest, type InjectFn } from './review.js';
@@ -163,9 +164,11 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       }
       const line: Record<string, unknown> = {
         uid: review.request.uid,
-        namespace: result.namespace ?? review.request.namespace,
+        // Every field is bounded: names are shown escaped and cut, the message and warnings
+        // list at most MAX_REPORTED_PROBLEMS problems of bounded length each.
+        namespace: result.namespace ?? (review.request.namespace === undefined ? undefined : displayValue(review.request.namespace)),
         pod: result.pod,
-        kind: review.request.kind.kind,
+        kind: displayValue(review.request.kind.kind),
         operation: review.request.operation,
         decision: result.decision,
         reason: result.reason,

@@ -3,6 +3,10 @@
  * docs/errors.md and checked by a test) and optional typed context.
  */
 
+import { ProblemList } from './problems.js';
+
+export { MAX_REPORTED_PROBLEMS, ProblemList } from './problems.js';
+
 export type SidingErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_ANNOTATION'
@@ -27,12 +31,21 @@ export class SidingError extends Error {
   }
 }
 
-/** Thrown when an injection config (file, ConfigMap or built-in) fails validation. */
+/**
+ * Thrown when an injection config (file, ConfigMap or built-in) fails validation. Lists at
+ * most MAX_REPORTED_PROBLEMS problems, then how many more there were.
+ */
 export class ConfigError extends SidingError {
   readonly problems: readonly string[];
-  constructor(problems: readonly string[], options: SidingErrorOptions = {}) {
-    super('ERR_CONFIG', `invalid injection config:\n  - ${problems.join('\n  - ')}`, options);
-    this.problems = problems;
+  constructor(problems: readonly string[] | ProblemList, options: SidingErrorOptions = {}) {
+    let list = problems;
+    if (!(list instanceof ProblemList)) {
+      list = new ProblemList();
+      for (const p of problems as readonly string[]) list.add(p);
+    }
+    const lines = list.lines();
+    super('ERR_CONFIG', `invalid injection config:\n  - ${lines.join('\n  - ')}`, options);
+    this.problems = lines;
   }
 }
 
@@ -59,9 +72,11 @@ export class AnnotationError extends SidingError {
 /** Thrown by the `siding init` flag parser before any program runs; exit code 2. */
 export class InitFlagError extends SidingError {
   readonly flag: string;
+  /** The value as given. */
   readonly value: string;
-  constructor(flag: string, value: string, reason: string) {
-    super('ERR_INIT_FLAG', `invalid value '${value}' for flag ${flag}: ${reason}`);
+  /** `shown`: the value as the message shows it (escaped and cut by the caller; default: as given). */
+  constructor(flag: string, value: string, reason: string, shown: string = value) {
+    super('ERR_INIT_FLAG', `invalid value '${shown}' for flag ${flag}: ${reason}`);
     this.flag = flag;
     this.value = value;
   }

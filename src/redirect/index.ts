@@ -15,7 +15,7 @@ export type { Backend } from './backend.js';
 export { applyRedirect, cleanupRedirect, classifyFailure, hasGlobalIpv6 } from './apply.js';
 export type { ApplyReport, CleanupReport } from './apply.js';
 export { chooseProbeTarget, capturesOutbound, probeRedirect, validateRedirect } from './validate.js';
-export type { ProbeOutcome, ProbeTarget, Prober } from './validate.js';
+export type { ProbeOutcome, Prober } from './validate.js';
 export { runInit, dryRunText } from './init.js';
 export type { InitDeps, InitReport } from './init.js';
 export { createLogger, memoryLogger } from './log.js';

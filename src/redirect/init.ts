@@ -12,10 +12,8 @@ import type { Logger } from './log.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
-import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
+import { probeRedirect, remoteProber, validateRedirect } from './validate.js';
 import type { Prober } from './validate.js';
-import { InitFlagError } from '../errors/index.js';
-import { FLAG_NAMES } from './flags.js';
 
 export interface InitDeps {
   readonly runner: Runner;
@@ -67,13 +65,12 @@ function probeScript(): string {
 }
 
 /**
- * Runs `siding init`. Throws InitFlagError (exit 2) before touching anything when the
- * options cannot work together, ApplyError (exit 1) when iptables fails, ValidationError
- * (exit 126) when --run-validation finds no redirect.
+ * Runs `siding init` with options from parseInitFlags, which has already checked that they
+ * work together. Throws ApplyError (exit 1) when iptables fails, ValidationError (exit 126)
+ * when --run-validation finds no redirect.
  */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
-  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6']) : undefined;
-  if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
+  const target = opts.validation.target;
 
   if (opts.dryRun) {
     deps.out(dryRunText(opts));

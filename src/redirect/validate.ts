@@ -12,16 +12,10 @@
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
-import type { Cidr, Family, PortRange, RedirectConfig } from './config.js';
+import type { Cidr, Family, PortRange, ProbeTarget, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
 import type { Logger } from './log.js';
 import { ValidationError } from '../errors/index.js';
-
-export interface ProbeTarget {
-  readonly family: Family;
-  readonly address: string;
-  readonly port: number;
-}
 
 export type ProbeOutcome =
   | { readonly ok: true }
