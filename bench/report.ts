@@ -5,6 +5,7 @@ import os from 'node:os';
 import type { EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { SIZES } from './fixtures.js';
+import type { HostileResults } from './hostile.js';
 import { CONCURRENCY, type HttpResults } from './http.js';
 import type { InitOutcome } from './init.js';
 
@@ -160,6 +161,24 @@ export function targetsTable(ts: Target[]): string {
     table(
       ['target', 'wanted', 'measured', ''],
       ts.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not run' : t.met ? 'met' : 'MISSED']),
+    )
+  );
+}
+
+export function hostileTable(h: HostileResults): string {
+  return (
+    `Hostile values (${h.reviews} reviews at the size limit, median of ${h.rounds} each), over HTTPS, one at a time\n` +
+    table(
+      ['review', 'ms', 'body KB'],
+      [
+        ['typical review alone (p50 / p99)', `${fmt(h.typical.p50_ms, 2)} / ${fmt(h.typical.p99_ms, 2)}`, ''],
+        ['hostile reviews (p50 / p99)', `${fmt(h.hostile.p50_ms, 2)} / ${fmt(h.hostile.p99_ms, 2)}`, ''],
+        [`slowest hostile: ${h.slowest.name}`, fmt(h.slowest.ms, 2), fmt(h.slowest.body_bytes / 1024)],
+        [`slowest with one key: ${h.slowest_one_key.name}`, fmt(h.slowest_one_key.ms, 2), fmt(h.slowest_one_key.body_bytes / 1024)],
+        [`largest pod: ${h.largest_pod.name}`, fmt(h.largest_pod.ms, 2), fmt(h.largest_pod.body_bytes / 1024)],
+        ['typical review sent behind a hostile one (p50 / p99 / max)', `${fmt(h.behind_hostile.p50_ms, 2)} / ${fmt(h.behind_hostile.p99_ms, 2)} / ${fmt(h.behind_hostile.max_ms, 2)}`, ''],
+        [`${h.unknown_keys.keys} near-miss unknown keys (answer ${fmt(h.unknown_keys.answer_bytes / 1024, 1)} KB)`, fmt(h.unknown_keys.ms, 2), fmt(h.unknown_keys.body_bytes / 1024)],
+      ],
     )
   );
 }

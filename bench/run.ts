@@ -6,21 +6,26 @@
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
  * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset,
- * BENCH_SETTLE seconds idle before the settled memory reading (default 30),
+ * BENCH_SETTLE seconds idle before the settled memory reading (default 30), BENCH_HOSTILE_ROUNDS
+ * times each hostile review is sent (default 3),
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
  * Deployment uses (WEBHOOK_NODE_FLAGS, src/admission/node-flags.ts); these come after them,
  * so a flag given here overrides the default one.
+ *
+ * With BENCH_ONLY, the parts not run keep their figures from the previous results.json, and
+ * `settings.carried_over` names them.
  */
 import os from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
+import { benchHostile, type HostileResults } from './hostile.js';
 import { benchHttp, type HttpResults } from './http.js';
 import { benchInit, type InitOutcome } from './init.js';
-import { engineTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
+import { engineTable, hostileTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
 
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 
@@ -37,7 +42,8 @@ const warmupS = setting('BENCH_WARMUP', 1, 0, 30);
 const initRuns = setting('BENCH_INIT_RUNS', 20, 1, 500);
 const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
 const settleS = setting('BENCH_SETTLE', 30, 0, 300);
-const PARTS = ['http', 'engine', 'init'] as const;
+const hostileRounds = setting('BENCH_HOSTILE_ROUNDS', 3, 1, 20);
+const PARTS = ['http', 'engine', 'init', 'hostile'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
 const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -71,12 +77,19 @@ if (wants('init')) {
   }
 }
 
+let hostile: HostileResults | undefined;
+if (wants('hostile')) {
+  log(`hostile values: the corpus of test/helpers/hostile.ts, ${hostileRounds} rounds...`);
+  hostile = await benchHostile({ rounds: hostileRounds, log });
+}
+
 info.loadavg_end = os.loadavg()[0] ?? 0;
 const ts = targets(http, init);
 const sections = [
   ...(http === undefined ? [] : [httpTable(http, durationS), memoryLine(http)]),
   ...(engine === undefined ? [] : [engineTable(engine)]),
   ...(init === undefined ? [] : [initTable(init)]),
+  ...(hostile === undefined ? [] : [hostileTable(hostile)]),
   targetsTable(ts),
   `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
 ];
@@ -88,6 +101,10 @@ const initJson =
     : 'skipped' in init
       ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null }
       : init;
+/** The previous results, for the parts this run leaves out. */
+const previous = (existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, 'utf8')) : {}) as Record<string, unknown>;
+const carried = PARTS.filter((p) => !wants(p));
+const keep = (part: (typeof PARTS)[number], key: string, value: unknown): unknown => (wants(part) ? value : (previous[key] ?? value));
 const results = {
   machine: info,
   settings: {
@@ -99,15 +116,20 @@ const results = {
     // Every flag the webhook ran with, the default ones included (older results list only the extra ones).
     webhook_node_flags: [...WEBHOOK_NODE_FLAGS, ...webhookNodeFlags],
     parts: only.length === 0 ? [...PARTS] : only,
+    carried_over: carried,
+    // The machine the carried-over figures were measured on.
+    carried_from: carried.length > 0 ? (previous.machine ?? null) : null,
   },
-  body_bytes: http?.bodyBytes ?? null,
-  webhook: http?.webhook ?? null,
-  baseline: http?.baseline ?? null,
-  engine: engine ?? null,
-  init: initJson,
-  memory: http?.memory ?? null,
-  webhook_exit_code: http?.webhookExit ?? null,
-  targets: ts,
+  body_bytes: keep('http', 'body_bytes', http?.bodyBytes ?? null),
+  webhook: keep('http', 'webhook', http?.webhook ?? null),
+  baseline: keep('http', 'baseline', http?.baseline ?? null),
+  engine: keep('engine', 'engine', engine ?? null),
+  init: keep('init', 'init', initJson),
+  memory: keep('http', 'memory', http?.memory ?? null),
+  webhook_exit_code: keep('http', 'webhook_exit_code', http?.webhookExit ?? null),
+  hostile: keep('hostile', 'hostile', hostile ?? null),
+  // The targets come from the http and init parts; from the previous results when either was left out.
+  targets: wants('http') && wants('init') ? ts : (previous.targets ?? ts),
   elapsed_s: Math.round((Date.now() - started) / 1000),
 };
 writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
