@@ -102,7 +102,7 @@ function sumDuration(text: string, syntax: Syntax): number | undefined {
 }
 
 /** `500ms`, `5s`, `1h`: the largest unit that divides the value. */
-export function formatMs(ms: number): string {
+function formatMs(ms: number): string {
   const units: [string, number][] = [
     ['d', 86_400_000],
     ['h', 3_600_000],

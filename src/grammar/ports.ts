@@ -41,7 +41,7 @@ export function parsePort(value: string, syntax: Syntax): Parsed<number> {
 }
 
 /** One list item: `8080`, or a range `8000-8100` (also `8000:8100` where the syntax allows). */
-export function parsePortItem(item: string, opts: PortListOptions): Parsed<PortRange> {
+function parsePortItem(item: string, opts: PortListOptions): Parsed<PortRange> {
   const notPort = (): Parsed<PortRange> => fail(`'${displayValue(item)}' is not a port${opts.ranges ? ' or port range' : ''}`);
   if (item.length === 0 || item.length > MAX_ITEM_CHARS) return notPort();
   let sep = -1;
@@ -77,7 +77,7 @@ export function parsePortSelection(value: string, opts: PortListOptions): Parsed
 }
 
 /** `8080` or `8000-8100`: the text siding writes, which the strict syntax reads back. */
-export function formatPortRange(r: PortRange): string {
+function formatPortRange(r: PortRange): string {
   return r.from === r.to ? String(r.from) : `${r.from}-${r.to}`;
 }
 

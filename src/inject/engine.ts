@@ -481,7 +481,7 @@ const MAX_DEPTH = 1000;
 /**
  * A deep copy with JSON's semantics (what `JSON.parse(JSON.stringify(v))` returns: toJSON
  * honoured, undefined/function/symbol members dropped, non-finite numbers null, BigInt and
- * cycles rejected), about five times faster than that round trip, which was the engine's
+ * cycles rejected), several times faster than that round trip (BENCHMARKS.md), which was the engine's
  * largest cost when it copied every pod twice. Throws a RangeError past MAX_DEPTH levels.
  */
 function toPlain<T>(v: T): T {

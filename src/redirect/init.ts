@@ -8,7 +8,7 @@ import { cleanupRedirect, applyRedirect } from './apply.js';
 import type { ApplyReport, CleanupReport } from './apply.js';
 import { NamespaceHost } from './host.js';
 import type { LookPath } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
@@ -74,7 +74,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
 
   if (opts.dryRun) {
     deps.out(dryRunText(opts));
-    if (opts.runValidation) deps.log.info('--dry-run: validation skipped');
+    if (opts.runValidation) deps.log.info({}, '--dry-run: validation skipped');
     return { validated: false };
   }
 
@@ -86,7 +86,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
   }
   const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
-  if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
+  if (opts.skipRuleApply) deps.log.info({}, '--skip-rule-apply: no rules applied');
   if (target !== undefined) {
     const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
     await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);

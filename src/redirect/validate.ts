@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Cidr, Family, PortRange, ProbeTarget, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { ValidationError } from '../errors/index.js';
 
 export type ProbeOutcome =
@@ -181,7 +181,7 @@ export async function validateRedirect(
   const dest = target.family === 'ipv6' ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
   const outcome = await prober(target, cfg.proxyPort, timeoutMs);
   if (outcome.ok) {
-    log.info('validation passed: outbound TCP is redirected to the proxy port', { destination: dest, port: cfg.proxyPort });
+    log.info({ destination: dest, port: cfg.proxyPort }, 'validation passed: outbound TCP is redirected to the proxy port');
     return;
   }
   throw new ValidationError(

@@ -2,17 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isDnsLabel, isLabelKey, isLabelValue, isPortName, parseBoolean, parseImage, parseQuantity, quantityValue } from '../../src/config/values.js';
-import type { Parsed } from '../../src/grammar/index.js';
+import { okValue, reason } from '../helpers/parsed.js';
 
-function okValue<T>(r: Parsed<T>): T {
-  if (!r.ok) assert.fail(`expected ok, got: ${r.reason}`);
-  return r.value;
-}
-
-function reason<T>(r: Parsed<T>): string {
-  if (r.ok) assert.fail(`expected a failure, got ${JSON.stringify(r.value)}`);
-  return r.reason;
-}
 
 test('quantities are Kubernetes quantities and memory in millibytes is refused', () => {
   for (const good of ['100m', '0.5', '2', '1e3', '.5']) okValue(parseQuantity(good, 'cpu'));

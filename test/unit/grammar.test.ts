@@ -30,16 +30,8 @@ import {
   type PortRange,
   type Syntax,
 } from '../../src/grammar/index.js';
+import { okValue, reason } from '../helpers/parsed.js';
 
-function okValue<T>(r: Parsed<T>): T {
-  if (!r.ok) assert.fail(`expected ok, got: ${r.reason}`);
-  return r.value;
-}
-
-function reason<T>(r: Parsed<T>): string {
-  if (r.ok) assert.fail(`expected a failure, got ${JSON.stringify(r.value)}`);
-  return r.reason;
-}
 
 const SYNTAXES: readonly Syntax[] = [STRICT, ISTIO_IPTABLES];
 const strictRanges = { syntax: STRICT, ranges: true } as const;

@@ -21,7 +21,7 @@ import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { parseImage } from '../../src/config/values.js';
 import { formatCidr, parseCidr, parseInterfaceName, STRICT } from '../../src/grammar/index.js';
 import { ANNOTATIONS, INIT_CONTAINER, injectPod, PROXY_CONTAINER, type AnnotationField, type AnyAnnotationSpec } from '../../src/inject/index.js';
-import { RecordingRunner } from '../../src/redirect/index.js';
+import { RecordingRunner } from '../../src/redirect/runner.js';
 
 function pod(annotations: Record<string, unknown> = {}, labels: Record<string, unknown> = {}): V1Pod {
   return {

@@ -52,19 +52,25 @@ interface ReviewAnswer {
   response: { uid: string; allowed: boolean; patch?: string; status?: { code: number; message: string }; warnings?: string[] };
 }
 
-describe('hostile annotation values at the size limit', { timeout: 600_000 }, () => {
-  let app: FastifyInstance;
-  let port: number;
+/** The real app listening on loopback for the duration of a describe block, its log lines kept. */
+function listening(): { port: () => number; logged: string[] } {
+  let app: FastifyInstance | undefined;
+  let port = 0;
   const logged: string[] = [];
-
   before(async () => {
     app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'info', stream: { write: (line) => void logged.push(line) } } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as AddressInfo).port;
   });
   after(async () => {
-    await app.close();
+    await app?.close();
   });
+  return { port: () => port, logged };
+}
+
+describe('hostile annotation values at the size limit', { timeout: 600_000 }, () => {
+  const server = listening();
+  const logged = server.logged;
 
   it('answers every review of the corpus, and an unrelated review sent behind each, within the admission timeout', async () => {
     const corpus = hostileCorpus(MAX_VALUE_CHARS);
@@ -72,9 +78,9 @@ describe('hostile annotation values at the size limit', { timeout: 600_000 }, ()
     let slowestBystander = { name: '', ms: 0 };
     for (const c of corpus) {
       const uid = (JSON.parse(c.body) as { request: { uid: string } }).request.uid;
-      const hostile = request(port, 'POST', '/inject', c.body);
-      const bystander = request(port, 'POST', '/inject', typicalReview());
-      const health = request(port, 'GET', '/healthz');
+      const hostile = request(server.port(), 'POST', '/inject', c.body);
+      const bystander = request(server.port(), 'POST', '/inject', typicalReview());
+      const health = request(server.port(), 'GET', '/healthz');
       const [h, b, z] = await Promise.all([hostile, bystander, health]);
 
       assert.equal(h.status, 200, `${c.name}: ${h.body.slice(0, 300)}`);
@@ -106,7 +112,7 @@ describe('hostile annotation values at the size limit', { timeout: 600_000 }, ()
     const every = hostileCorpus(MAX_VALUE_CHARS).filter((c) => c.name.startsWith('every key: '));
     logged.length = 0;
     for (const c of every) {
-      const h = await request(port, 'POST', '/inject', c.body);
+      const h = await request(server.port(), 'POST', '/inject', c.body);
       const answer = JSON.parse(h.body) as ReviewAnswer;
       if (!answer.response.allowed) {
         const listed = (answer.response.status?.message ?? '').match(/invalid value '|unknown annotation '|must have a string value|\.\.\. and \d+ more/g) ?? [];
@@ -120,18 +126,8 @@ describe('hostile annotation values at the size limit', { timeout: 600_000 }, ()
 });
 
 describe('a pod with tens of thousands of unknown keys', { timeout: 600_000 }, () => {
-  let app: FastifyInstance;
-  let port: number;
-  const logged: string[] = [];
-
-  before(async () => {
-    app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'info', stream: { write: (line) => void logged.push(line) } } });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
-  });
-  after(async () => {
-    await app.close();
-  });
+  const server = listening();
+  const logged = server.logged;
 
   /** `count` keys one or two edits away from siding's own: each would get a "did you mean". */
   function keys(count: number): Record<string, string> {
@@ -143,8 +139,8 @@ describe('a pod with tens of thousands of unknown keys', { timeout: 600_000 }, (
   it('lists the first 20 problems and how many more, answers in time, and logs a bounded line', async () => {
     const count = 65_000;
     logged.length = 0;
-    const hostile = request(port, 'POST', '/inject', podReview(keys(count)));
-    const bystander = request(port, 'POST', '/inject', typicalReview());
+    const hostile = request(server.port(), 'POST', '/inject', podReview(keys(count)));
+    const bystander = request(server.port(), 'POST', '/inject', typicalReview());
     const [h, b] = await Promise.all([hostile, bystander]);
     assert.equal(h.status, 200);
     const answer = JSON.parse(h.body) as ReviewAnswer;
@@ -165,7 +161,7 @@ describe('a pod with tens of thousands of unknown keys', { timeout: 600_000 }, (
   it('returns at most 20 warnings and how many more for unsupported Istio keys', async () => {
     const annotations: Record<string, string> = {};
     for (let i = 0; i < 5_000; i++) annotations[`sidecar.istio.io/unsupported${i}`] = 'x';
-    const h = await request(port, 'POST', '/inject', podReview(annotations));
+    const h = await request(server.port(), 'POST', '/inject', podReview(annotations));
     const answer = JSON.parse(h.body) as ReviewAnswer;
     assert.equal(answer.response.allowed, true);
     const warnings = answer.response.warnings ?? [];

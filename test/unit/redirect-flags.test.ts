@@ -70,7 +70,7 @@ describe('siding init flag parsing', () => {
     assert.equal(o.validation.probePort, 15002);
   });
 
-  it("parses the seed's exact command line through commander", async () => {
+  it("parses the command line Istio's injector writes, through commander", async () => {
     const { options, error } = await parseArgv(['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
     assert.equal(error, undefined);
     assert.ok(options !== undefined);

@@ -11,8 +11,8 @@ import { memoryLogger } from '../../src/redirect/log.js';
 import { RecordingRunner } from '../../src/redirect/runner.js';
 import { InitFlagError, ValidationError } from '../../src/errors/index.js';
 
-const SEED: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
-const options = (extra: RawInitFlags = {}) => parseInitFlags({ ...SEED, ...extra }, { exists: () => true });
+const ISTIO_INIT_ARGS: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
+const options = (extra: RawInitFlags = {}) => parseInitFlags({ ...ISTIO_INIT_ARGS, ...extra }, { exists: () => true });
 const cfg = (extra: RawInitFlags = {}) => options(extra).redirect;
 
 /** A free loopback port: listen on 0, read it, close. */
