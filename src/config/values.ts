@@ -1,21 +1,15 @@
 /**
  * Strict parsers for the Kubernetes-shaped string values that reach siding from annotations
- * and config files: booleans, the interception mode, resource quantities, image references
- * and names. Ports, CIDRs and interfaces are src/grammar's. Each returns a typed value or a
+ * and config files: the interception mode, resource quantities, image references and names.
+ * Booleans, ports, CIDRs and interfaces are src/grammar's. Each returns a typed value or a
  * reason; none throws, and every pattern here runs on a value already cut to a few hundred
  * characters, with no two quantifiers able to match the same characters.
  */
 import { displayValue, fail, ok, type Parsed } from '../grammar/index.js';
 
 // ---------------------------------------------------------------------------
-// Booleans and enums
+// Enums
 // ---------------------------------------------------------------------------
-
-export function parseBoolean(value: string): Parsed<boolean> {
-  if (value === 'true') return ok(true);
-  if (value === 'false') return ok(false);
-  return fail('must be exactly "true" or "false"');
-}
 
 export function parseInterceptionMode(value: string): Parsed<'REDIRECT'> {
   if (value === 'REDIRECT') return ok('REDIRECT');

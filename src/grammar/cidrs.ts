@@ -28,8 +28,17 @@ function isAddressChar(c: string): boolean {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c === ':' || c === '.' || c === '/';
 }
 
+/**
+ * `::a.b.c.d` written with hex groups (`::102:304`). ipaddr.js reads `::a.b.c.d` as the
+ * IPv4-mapped `::ffff:a.b.c.d`, which is another address.
+ */
+function ipv4CompatibleAsHex(addr: string): string {
+  const [a = 0, b = 0, c = 0, d = 0] = ipaddr.IPv4.parse(addr.slice(2)).octets;
+  return `::${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
 /** IPv4 `a.b.c.d[/n]` (four decimal parts) or IPv6 `x:y::z[/n]`, without zone IDs. */
-export function parseCidr(item: string): Parsed<Cidr> {
+export function parseCidr(item: string, syntax: Syntax): Parsed<Cidr> {
   const bad = fail<Cidr>(`'${displayValue(item)}' is not an IPv4 or IPv6 address or CIDR`);
   if (item.length === 0 || item.length > MAX_ITEM_CHARS) return bad;
   let slash = -1;
@@ -49,16 +58,21 @@ export function parseCidr(item: string): Parsed<Cidr> {
   }
   if (addr.includes(':')) {
     if (!ipaddr.IPv6.isValid(addr)) return bad;
-    // ::a.b.c.d is the IPv4-compatible form RFC 4291 deprecated (ipaddr.js would read it as
-    // ::ffff:a.b.c.d); ::ffff:a.b.c.d is IPv4-mapped, which ip6tables never sees, because
-    // such traffic is IPv4. A rule for either would do nothing.
+    let v6 = addr;
+    // ::a.b.c.d is the IPv4-compatible form RFC 4291 deprecated: Go (and so istio-iptables)
+    // reads it as the IPv6 address it names; the strict syntax refuses it, saying what it is.
     if (addr.startsWith('::') && addr.includes('.') && !addr.slice(2).includes(':')) {
-      return fail(`'${displayValue(item)}' is an IPv4-compatible IPv6 address (deprecated, RFC 4291); write the IPv4 form`);
+      if (!syntax.ipv4CompatibleAddresses) {
+        return fail(`'${displayValue(item)}' is an IPv4-compatible IPv6 address (deprecated, RFC 4291); write the IPv4 form`);
+      }
+      v6 = ipv4CompatibleAsHex(addr);
     }
-    if (ipaddr.IPv6.parse(addr).isIPv4MappedAddress()) return fail(`'${displayValue(item)}' is an IPv4-mapped IPv6 address; write the IPv4 form`);
+    // ::ffff:a.b.c.d is IPv4-mapped: ip6tables never sees such traffic (it is IPv4), so a
+    // rule for it would do nothing.
+    if (ipaddr.IPv6.parse(v6).isIPv4MappedAddress()) return fail(`'${displayValue(item)}' is an IPv4-mapped IPv6 address; write the IPv4 form`);
     const prefix = prefixText === undefined ? 128 : Number(prefixText);
     if (prefix > 128) return fail(`IPv6 prefix length ${prefix} is over 128`);
-    return ok({ family: 'ipv6', address: ipaddr.IPv6.networkAddressFromCIDR(`${addr}/${prefix}`).toRFC5952String(), prefix });
+    return ok({ family: 'ipv6', address: ipaddr.IPv6.networkAddressFromCIDR(`${v6}/${prefix}`).toRFC5952String(), prefix });
   }
   if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) return bad;
   const prefix = prefixText === undefined ? 32 : Number(prefixText);
@@ -68,7 +82,7 @@ export function parseCidr(item: string): Parsed<Cidr> {
 
 /** A comma-separated list of CIDRs; duplicates (after canonicalisation) dropped, order kept. */
 export function parseCidrList(value: string, syntax: Syntax): Parsed<Cidr[]> {
-  return parseList(value, syntax, parseCidr, formatCidr);
+  return parseList(value, syntax, (item) => parseCidr(item, syntax), formatCidr);
 }
 
 /** `*` for every destination, empty for none, or a CIDR list. */

@@ -1,5 +1,6 @@
 /**
- * Whole numbers (counts, day counts, seconds), numeric user and group IDs, and durations.
+ * Booleans, whole numbers (counts, day counts, seconds), numeric user and group IDs, and
+ * durations.
  * Decimal digits only, no sign, no leading zero; the length is checked before the digits
  * are read, so no number is ever parsed from a long text.
  */
@@ -24,6 +25,14 @@ export function parseWholeNumber(value: string, bounds: NumberBounds, syntax: Sy
   if (text.length > 1 && text.startsWith('0')) return fail(`'${text}' has a leading zero`);
   const n = Number(text);
   return n < bounds.min || n > bounds.max ? wrong : ok(n);
+}
+
+/** `true` or `false`, in the syntax's spellings: exactly those words in STRICT, Go's in ISTIO_IPTABLES. */
+export function parseBoolean(value: string, syntax: Syntax): Parsed<boolean> {
+  if (syntax.booleans.true.includes(value)) return ok(true);
+  if (syntax.booleans.false.includes(value)) return ok(false);
+  const words = [...syntax.booleans.true, ...syntax.booleans.false].map((w) => `"${w}"`);
+  return fail(words.length === 2 ? `must be exactly ${words[0]} or ${words[1]}` : `must be one of ${words.join(', ')}`);
 }
 
 /** 2^32 - 1 is (uid_t)-1, "no user", in the kernel; the largest real ID is one less. */

@@ -8,7 +8,8 @@
  *   as istio-iptables reads them, so its command lines work unchanged: empty list items are
  *   skipped (istio splits on commas and drops empty strings, so `-d 15020,15021,` works),
  *   `8000:8100` is a range (iptables' own spelling, which istio passes through), `veth+` is an
- *   interface wildcard, and durations are Go durations (`1.5s`, `500ms`).
+ *   interface wildcard, `::a.b.c.d` is an IPv6 address, and durations and booleans are Go's
+ *   (`1.5s`, `500ms`; `1`, `t`, `False`).
  *
  * Both refuse what would silently mean something else: a port with a leading zero (iptables
  * reads `010` as octal 8), an unparsable CIDR (istio-iptables drops it with a warning), an
@@ -27,6 +28,13 @@ export interface Syntax {
   readonly colonRanges: boolean;
   /** An interface name may end in `+`, iptables' wildcard. */
   readonly interfaceWildcards: boolean;
+  /**
+   * `::a.b.c.d` (the IPv4-compatible form RFC 4291 deprecated) is read as the IPv6 address
+   * it names, as Go's netip does; otherwise it is refused, saying what it is.
+   */
+  readonly ipv4CompatibleAddresses: boolean;
+  /** The spellings of true and false. */
+  readonly booleans: { readonly true: readonly string[]; readonly false: readonly string[] };
   /** Most items in one list. */
   readonly maxItems: number;
   /** Longest value, checked before anything else reads it. */
@@ -63,6 +71,8 @@ export const STRICT: Syntax = {
   skipEmptyItems: false,
   colonRanges: false,
   interfaceWildcards: false,
+  ipv4CompatibleAddresses: false,
+  booleans: { true: ['true'], false: ['false'] },
   maxItems: MAX_LIST_ITEMS,
   maxValueChars: MAX_VALUE_CHARS,
   durationUnits: { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS },
@@ -79,6 +89,9 @@ export const ISTIO_IPTABLES: Syntax = {
   skipEmptyItems: true,
   colonRanges: true,
   interfaceWildcards: true,
+  ipv4CompatibleAddresses: true,
+  // Go's strconv.ParseBool, which istio-iptables' flag library uses for `--flag=value`.
+  booleans: { true: ['1', 't', 'T', 'TRUE', 'true', 'True'], false: ['0', 'f', 'F', 'FALSE', 'false', 'False'] },
   // No cap of its own: a 64 KiB value holds at most 32,768 items ("1,1,...").
   maxItems: MAX_VALUE_CHARS / 2,
   maxValueChars: MAX_VALUE_CHARS,

@@ -6,11 +6,12 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { ProblemList, type AnnotationProblem } from '../errors/index.js';
 import type { InterceptionMode } from '../config/index.js';
-import { parseBoolean, parseImage, parseInterceptionMode, parseQuantity } from '../config/values.js';
+import { parseImage, parseInterceptionMode, parseQuantity } from '../config/values.js';
 import {
   displayValue,
   editDistance,
   MAX_VALUE_CHARS,
+  parseBoolean,
   parseCidrList,
   parseCidrSelection,
   parseInterfaceList,
@@ -106,7 +107,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     description:
       '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all.',
     example: 'false',
-    parse: parseBoolean,
+    parse: (s) => parseBoolean(s, STRICT),
   },
   traffic('includeInboundPorts', {
     syntax: `\`*\` for all, or ${PORTS_ONLY}`,
@@ -199,7 +200,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     description:
       '`true`: the proxy is a native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29+). `false`: the classic layout, the proxy in `containers`.',
     example: 'false',
-    parse: parseBoolean,
+    parse: (s) => parseBoolean(s, STRICT),
   }),
   proxy(
     'holdApplicationUntilProxyStarts',
@@ -209,7 +210,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
       description:
         'Classic layout only: put the proxy first with a postStart hook that waits until it is ready, so app containers start after it. Native sidecars always start first.',
       example: 'true',
-      parse: parseBoolean,
+      parse: (s) => parseBoolean(s, STRICT),
     },
     false,
   ),

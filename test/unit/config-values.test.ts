@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isDnsLabel, isLabelKey, isLabelValue, isPortName, parseBoolean, parseImage, parseQuantity, quantityValue } from '../../src/config/values.js';
+import { isDnsLabel, isLabelKey, isLabelValue, isPortName, parseImage, parseQuantity, quantityValue } from '../../src/config/values.js';
 import { okValue, reason } from '../helpers/parsed.js';
 
 
@@ -33,12 +33,6 @@ test('image references follow the distribution grammar', () => {
   }
 });
 
-test('booleans are exactly true or false', () => {
-  assert.equal(okValue(parseBoolean('true')), true);
-  assert.equal(okValue(parseBoolean('false')), false);
-  for (const bad of ['True', 'FALSE', 'yes', '1', ' true', '']) assert.equal(parseBoolean(bad).ok, false, bad);
-});
-
 test('port names must be IANA service names of at most 15 characters with a letter', () => {
   assert.equal(isPortName('http-envoy-prom'), true);
   assert.equal(isPortName('siding-health'), true);
@@ -51,7 +45,6 @@ test('no parser throws on arbitrary input (property)', () => {
       parseQuantity(s, 'cpu');
       parseQuantity(s, 'memory');
       parseImage(s);
-      parseBoolean(s);
       isLabelKey(s);
       isLabelValue(s);
       isDnsLabel(s);

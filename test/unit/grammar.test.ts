@@ -16,6 +16,7 @@ import {
   parseCidr,
   parseCidrList,
   parseCidrSelection,
+  parseBoolean,
   parseDuration,
   parseIdList,
   parseInterfaceList,
@@ -128,24 +129,32 @@ describe('ports', () => {
 
 describe('CIDRs', () => {
   it('returns CIDRs in canonical network form', () => {
-    assert.equal(formatCidr(okValue(parseCidr('10.1.2.3/8'))), '10.0.0.0/8');
-    assert.equal(formatCidr(okValue(parseCidr('192.168.1.7'))), '192.168.1.7/32');
-    assert.equal(formatCidr(okValue(parseCidr('2001:DB8:0:0::1/64'))), '2001:db8::/64');
-    assert.equal(formatCidr(okValue(parseCidr('::1'))), '::1/128');
-    assert.equal(formatCidr(okValue(parseCidr('0.0.0.0/0'))), '0.0.0.0/0');
-    assert.deepEqual(okValue(parseCidr('64:ff9b::1.2.3.4/96')), { family: 'ipv6', address: '64:ff9b::', prefix: 96 });
+    assert.equal(formatCidr(okValue(parseCidr('10.1.2.3/8', STRICT))), '10.0.0.0/8');
+    assert.equal(formatCidr(okValue(parseCidr('192.168.1.7', STRICT))), '192.168.1.7/32');
+    assert.equal(formatCidr(okValue(parseCidr('2001:DB8:0:0::1/64', STRICT))), '2001:db8::/64');
+    assert.equal(formatCidr(okValue(parseCidr('::1', STRICT))), '::1/128');
+    assert.equal(formatCidr(okValue(parseCidr('0.0.0.0/0', STRICT))), '0.0.0.0/0');
+    assert.deepEqual(okValue(parseCidr('64:ff9b::1.2.3.4/96', STRICT)), { family: 'ipv6', address: '64:ff9b::', prefix: 96 });
   });
 
   it('rejects garbage, octal and hex IPv4 forms, zone IDs and bad prefixes', () => {
     for (const bad of ['garbage', '10.0.0.0/33', '::/129', '010.0.0.1', '0x7f.0.0.1', '127.1', 'fe80::1%eth0', '10.0.0.0/08', '10.0.0.0/', '/8', '1.2.3.4/8/8', '1.2.3.4 ', '*', '[::1]', '10.0.0.0/-1', `${'1'.repeat(50)}`]) {
-      assert.equal(parseCidr(bad).ok, false, bad);
+      assert.equal(parseCidr(bad, STRICT).ok, false, bad);
     }
   });
 
   it('says what an IPv4-mapped and an IPv4-compatible IPv6 address are', () => {
-    assert.match(reason(parseCidr('::ffff:1.2.3.4')), /IPv4-mapped IPv6 address; write the IPv4 form/);
-    assert.match(reason(parseCidr('::ffff:102:304')), /IPv4-mapped/);
-    assert.match(reason(parseCidr('::1.2.3.4')), /IPv4-compatible IPv6 address \(deprecated, RFC 4291\)/);
+    for (const syntax of SYNTAXES) {
+      assert.match(reason(parseCidr('::ffff:1.2.3.4', syntax)), /IPv4-mapped IPv6 address; write the IPv4 form/);
+      assert.match(reason(parseCidr('::ffff:102:304', syntax)), /IPv4-mapped/);
+    }
+    assert.match(reason(parseCidr('::1.2.3.4', STRICT)), /IPv4-compatible IPv6 address \(deprecated, RFC 4291\)/);
+  });
+
+  it('reads ::a.b.c.d as the IPv6 address it names in the istio-iptables syntax, as Go does', () => {
+    assert.deepEqual(okValue(parseCidr('::127.0.0.53', ISTIO_IPTABLES)), { family: 'ipv6', address: '::7f00:35', prefix: 128 });
+    assert.deepEqual(okValue(parseCidr('::1.2.3.4/120', ISTIO_IPTABLES)), { family: 'ipv6', address: '::102:300', prefix: 120 });
+    assert.deepEqual(okValue(parseCidr('0:0:0:0:0:0:1.2.3.4', STRICT)), { family: 'ipv6', address: '::102:304', prefix: 128 });
   });
 
   it('keeps the first of CIDRs that are equal once canonical', () => {
@@ -180,6 +189,15 @@ describe('numbers, IDs and durations', () => {
       assert.equal(parseWholeNumber(bad, days, STRICT).ok, false, bad);
     }
     assert.match(reason(parseWholeNumber('3651', days, STRICT)), /whole number of days from 1 to 3650/);
+  });
+
+  it("reads booleans as exactly 'true' or 'false' in the strict syntax and as Go does in the istio-iptables one", () => {
+    assert.equal(okValue(parseBoolean('true', STRICT)), true);
+    assert.equal(okValue(parseBoolean('false', STRICT)), false);
+    for (const bad of ['True', 'FALSE', 'yes', '1', ' true', '']) assert.match(reason(parseBoolean(bad, STRICT)), /must be exactly "true" or "false"/, bad);
+    for (const t of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(okValue(parseBoolean(t, ISTIO_IPTABLES)), true, t);
+    for (const f of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(okValue(parseBoolean(f, ISTIO_IPTABLES)), false, f);
+    for (const bad of ['yes', 'tRUE', ' 1', '']) assert.equal(parseBoolean(bad, ISTIO_IPTABLES).ok, false, bad);
   });
 
   it('reads ID lists of at least one ID from 0 to 4294967294', () => {
@@ -256,6 +274,7 @@ describe('properties', () => {
           parseIdList(s, syntax);
           parseWholeNumber(s, { min: 0, max: 100, unit: 'x' }, syntax);
           parseDuration(s, { minMs: 0, maxMs: 1e9 }, syntax);
+          parseBoolean(s, syntax);
         }
       }),
       { numRuns: 3000 },
@@ -309,13 +328,13 @@ describe('properties', () => {
     const v6 = fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([a, n]) => `${a}/${n}`);
     fc.assert(
       fc.property(fc.oneof(v4, v6), (text) => {
-        const r = parseCidr(text);
+        const r = parseCidr(text, STRICT);
         // fast-check also generates IPv4-mapped and IPv4-compatible IPv6 forms, which siding refuses.
         if (!r.ok) {
           assert.match(r.reason, /IPv4-(mapped|compatible)/, text);
           return;
         }
-        assert.deepEqual(okValue(parseCidr(formatCidr(r.value))), r.value);
+        assert.deepEqual(okValue(parseCidr(formatCidr(r.value), STRICT)), r.value);
       }),
       { numRuns: 2000 },
     );

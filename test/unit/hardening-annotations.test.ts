@@ -253,7 +253,7 @@ function checkInitArgs(args: readonly string[], context: string): Map<string, st
       case '-x':
         if (value === '*' && flag === '-i') break;
         for (const item of value === '' ? [] : value.split(',')) {
-          const parsed = parseCidr(item);
+          const parsed = parseCidr(item, STRICT);
           assert.ok(parsed.ok && formatCidr(parsed.value) === item, `${context}: ${flag} item ${item} is not canonical`);
         }
         break;

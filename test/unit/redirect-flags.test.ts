@@ -212,7 +212,7 @@ describe('siding init flag parsing', () => {
     rejects({ istioServiceCidr: '256.0.0.1/8' }, '-i/--istio-service-cidr', '256.0.0.1/8');
     rejects({ istioServiceCidr: 'fe80::1%eth0' }, '-i/--istio-service-cidr', 'fe80::1%eth0');
     rejects({ istioServiceCidr: '::ffff:10.0.0.1' }, '-i/--istio-service-cidr', '::ffff:10.0.0.1', /IPv4-mapped/);
-    rejects({ istioServiceCidr: '::10.0.0.1' }, '-i/--istio-service-cidr', '::10.0.0.1', /IPv4-compatible/);
+    assert.deepEqual(parse({ istioServiceCidr: '::10.0.0.1' }).redirect.outboundInclude, { kind: 'list', cidrs: [{ family: 'ipv6', address: '::a00:1', prefix: 128 }] });
     rejects({ istioServiceCidr: '10.0.0.0/8 ; rm -rf /' }, '-i/--istio-service-cidr', '10.0.0.0/8 ; rm -rf /');
     rejects({ istioServiceCidr: '10.0.0.0/-1' }, '-i/--istio-service-cidr', '10.0.0.0/-1');
   });
