@@ -6,12 +6,13 @@
  * author can make one review cost, and what that does to everyone else's.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { hostileCorpus, podReview, typicalReview } from '../test/helpers/hostile.js';
 import { listeningUrl, post } from './http.js';
 import { CLI, mustRun, percentile, startServer } from './procs.js';
+import { machine, type Machine } from './report.js';
 
 export interface Timing {
   p50_ms: number;
@@ -21,6 +22,8 @@ export interface Timing {
 }
 
 export interface HostileResults {
+  /** This part's own machine reading (a BENCH_ONLY=hostile run keeps the other parts' results). */
+  machine: Machine;
   /** Reviews in the corpus; each was sent `rounds` times and its median kept. */
   reviews: number;
   rounds: number;
@@ -51,6 +54,7 @@ async function timed(url: string, body: string): Promise<{ ms: number; status: n
 }
 
 export async function benchHostile(opts: { rounds: number; log: (line: string) => void }): Promise<HostileResults> {
+  const info = machine();
   const dir = mkdtempSync(path.join(tmpdir(), 'siding-bench-hostile-'));
   try {
     const certDir = path.join(dir, 'certs');
@@ -91,7 +95,9 @@ export async function benchHostile(opts: { rounds: number; log: (line: string) =
       const slowest = byTime[0] ?? { name: '', ms: Number.NaN, bytes: 0 };
       const largest = byTime.find((m) => m.name.startsWith('every key: ')) ?? { name: '', ms: Number.NaN, bytes: 0 };
       const oneKey = byTime.find((m) => !m.name.startsWith('every key: ')) ?? { name: '', ms: Number.NaN, bytes: 0 };
+      info.loadavg_end = os.loadavg()[0] ?? 0;
       const result: HostileResults = {
+        machine: info,
         reviews: corpus.length,
         rounds: opts.rounds,
         hostile: timing(medians.map((m) => m.ms)),
