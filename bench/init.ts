@@ -11,25 +11,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Bench } from 'tinybench';
-import {
-  buildRules,
-  CountingRunner,
-  SpawnRunner,
-  lookPath,
-  memoryLogger,
-  parseInitFlags,
-  programOf,
-  readFileOrUndefined,
-  render,
-  runInit,
-  type Command,
-  type RawInitFlags,
-} from '../src/redirect/index.js';
+import { parseInitFlags, type RawInitFlags } from '../src/redirect/flags.js';
+import { lookPath, readFileOrUndefined } from '../src/redirect/host.js';
+import { runInit } from '../src/redirect/init.js';
+import { memoryLogger } from '../src/redirect/log.js';
+import { render } from '../src/redirect/render.js';
+import { buildRules } from '../src/redirect/rules.js';
+import { CountingRunner, programOf, SpawnRunner, type Command } from '../src/redirect/runner.js';
 import { CLI, median, mustRun, runProgram } from './procs.js';
 
-/** The seed's command (istio-init's), as siding init flags. */
-export const SEED_FLAGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
-const SEED_RAW: RawInitFlags = {
+/** The command line Istio's injector gives istio-iptables, as siding init flags. */
+export const ISTIO_INIT_ARGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+const ISTIO_INIT_RAW: RawInitFlags = {
   envoyPort: '15001',
   inboundCapturePort: '15006',
   proxyUid: '1337',
@@ -107,7 +100,7 @@ async function freshNetns(): Promise<{ path: string; remove: () => Promise<void>
 
 /** The IPv4 payload from `siding init --dry-run` (the text after its comment line). */
 async function dryRunPayload(): Promise<string> {
-  const r = await mustRun(process.execPath, [CLI, 'init', ...SEED_FLAGS, '--dry-run', '--ipv6', 'off']);
+  const r = await mustRun(process.execPath, [CLI, 'init', ...ISTIO_INIT_ARGS, '--dry-run', '--ipv6', 'off']);
   const lines = r.stdout.split('\n');
   if (!lines[0]?.startsWith('# siding init --dry-run: IPv4')) throw new Error(`unexpected --dry-run output: ${r.stdout.slice(0, 300)}`);
   return lines.slice(1).join('\n');
@@ -122,7 +115,7 @@ async function countPrograms(): Promise<{ commands: Command[] }> {
   const ns = await freshNetns();
   try {
     const runner = new CountingRunner(new SpawnRunner());
-    const opts = parseInitFlags({ ...SEED_RAW, netns: ns.path }, { exists: () => true });
+    const opts = parseInitFlags({ ...ISTIO_INIT_RAW, netns: ns.path }, { exists: () => true });
     await runInit(opts, {
       runner,
       lookPath: (n) => lookPath(n),
@@ -145,7 +138,7 @@ async function straceExecs(): Promise<{ count: number; programs: string[] } | un
   const ns = await freshNetns();
   try {
     const out = path.join(dir, 'trace');
-    await mustRun(strace, ['-f', '-qq', '-e', 'trace=execve', '-o', out, process.execPath, CLI, 'init', ...SEED_FLAGS, '--netns', ns.path]);
+    await mustRun(strace, ['-f', '-qq', '-e', 'trace=execve', '-o', out, process.execPath, CLI, 'init', ...ISTIO_INIT_ARGS, '--netns', ns.path]);
     // Successful execve lines: `PID execve("/usr/bin/nsenter", [...], ...) = 0`.
     const ok = readFileSync(out, 'utf8')
       .split('\n')
@@ -166,7 +159,7 @@ function list(n: number, item: (i: number) => string): string {
 export async function benchRules(timeMs: number): Promise<RulesResults> {
   const ports = list(1000, (i) => String(20000 + i));
   const cidrs = list(1000, (i) => `10.${Math.floor(i / 250)}.${i % 250}.0/24`);
-  const raw: RawInitFlags = { ...SEED_RAW, istioLocalOutboundPortsExclude: ports, istioServiceExcludeCidr: cidrs };
+  const raw: RawInitFlags = { ...ISTIO_INIT_RAW, istioLocalOutboundPortsExclude: ports, istioServiceExcludeCidr: cidrs };
   const opts = parseInitFlags(raw, { exists: () => true });
   const rules = buildRules(opts.redirect, 'ipv4');
   const payload = render(rules);
@@ -210,7 +203,7 @@ export async function benchInit(runs: number, log: (line: string) => void): Prom
   const runSiding = async (): Promise<number> => {
     const ns = await freshNetns();
     try {
-      const r = await runProgram(process.execPath, [CLI, 'init', ...SEED_FLAGS, '--netns', ns.path]);
+      const r = await runProgram(process.execPath, [CLI, 'init', ...ISTIO_INIT_ARGS, '--netns', ns.path]);
       if (r.code !== 0) throw new Error(`siding init exited ${r.code}: ${r.stderr}`);
       const chosen = /backend=(nft|legacy)/.exec(r.stderr)?.[1];
       if (chosen === undefined) throw new Error(`siding init did not say which backend it chose: ${r.stderr}`);

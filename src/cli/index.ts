@@ -1,15 +1,13 @@
 import { Command, CommanderError } from 'commander';
-import { errorMessage, InitFlagError, InputError, ProxyFlagError, ValidationError } from '../errors/index.js';
+import { describeError } from '../errors/index.js';
 import { VERSION } from '../version.js';
-
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, validation: 126 } as const;
+import { EXIT, exitCodeFor } from './exit.js';
 
 type Register = (program: Command) => void;
 
 /**
  * Every command, loaded on demand: `siding init` runs in every pod start, so it must not
- * pay for loading fastify and the Kubernetes client (about 0.7 s on 2 cores).
+ * pay for loading fastify and the Kubernetes client (BENCHMARKS.md has what that costs).
  */
 const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   webhook: async () => (await import('./webhook.js')).registerWebhook,
@@ -52,14 +50,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    process.stderr.write(`siding: ${errorMessage(e)}\n`);
+    // siding's own errors by their message (and what to act on); anything else with its stack.
+    process.stderr.write(`siding: ${describeError(e)}\n`);
     process.exitCode = exitCodeFor(e);
   }
-}
-
-/** Maps an error to the documented exit code (README, "Exit codes"). */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof ProxyFlagError || e instanceof InputError) return EXIT.usage;
-  if (e instanceof ValidationError) return EXIT.validation;
-  return EXIT.failure;
 }

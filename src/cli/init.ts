@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { ApplyError, describeError, errorMessage, SidingError } from '../errors/index.js';
 import { addInitOptions } from '../redirect/argv.js';
 import { parseInitFlags } from '../redirect/flags.js';
 import type { RawInitFlags } from '../redirect/flags.js';
@@ -9,12 +10,15 @@ import { runInit } from '../redirect/init.js';
 import type { InitDeps } from '../redirect/init.js';
 import { createLogger } from '../redirect/log.js';
 import { SpawnRunner } from '../redirect/runner.js';
+import { exitCodeFor } from './exit.js';
 
 /** What the init command needs from the outside world; tests replace parts of it. */
 export interface InitCliDeps extends Omit<InitDeps, 'log'> {
   /** Standard error, for the log. */
   readonly err: (text: string) => void;
   readonly exists: (path: string) => boolean;
+  /** Who this process is, for --run-validation (default: its UID and GID). */
+  readonly identity?: { uid: number; gid: number };
 }
 
 export function defaultInitCliDeps(): InitCliDeps {
@@ -32,7 +36,7 @@ export function defaultInitCliDeps(): InitCliDeps {
 const HELP_AFTER = `
 Every value is checked before iptables is touched; a bad value exits 2 naming the flag.
 Exit codes: 0 done, 1 iptables failed, 2 bad flags, 126 --run-validation found no redirect.
-The seed's command works unchanged:
+istio-iptables command lines work unchanged, e.g. the one Istio's injector writes:
   siding init -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x "" -b '*' -d 15090,15021,15020
 See docs/init.md for the rules each flag produces.`;
 
@@ -44,8 +48,31 @@ export function registerInit(program: Command, overrides: Partial<InitCliDeps> =
     .addHelpText('after', HELP_AFTER)
     .action(async (raw: RawInitFlags) => {
       const deps = { ...defaultInitCliDeps(), ...overrides };
-      const opts = parseInitFlags(raw, { exists: deps.exists });
+      const opts = parseInitFlags(raw, { exists: deps.exists, identity: deps.identity ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
       const log = createLogger(opts.logFormat, deps.err);
-      await runInit(opts, { ...deps, log });
+      try {
+        await runInit(opts, { ...deps, log });
+      } catch (e) {
+        if (opts.logFormat !== 'json') throw e;
+        // JSON lines only: the error is one record, with everything needed to act on it.
+        log.error(errorFields(e), errorMessage(e));
+        process.exitCode = exitCodeFor(e);
+      }
     });
+}
+
+/** The fields of an error's JSON log record: for iptables failures the whole payload too. */
+export function errorFields(e: unknown): Record<string, unknown> {
+  if (e instanceof ApplyError) {
+    return {
+      code: e.code,
+      command: e.command,
+      program_exit_code: e.exitCode,
+      stderr: e.stderr,
+      failed_line: e.failedLine,
+      payload: e.payload,
+    };
+  }
+  if (e instanceof SidingError) return { code: e.code };
+  return { stack: describeError(e) };
 }

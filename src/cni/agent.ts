@@ -10,11 +10,11 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { systemClock, type Clock, type Logger } from '../kube/clock.js';
+import { systemClock, type Clock } from '../kube/clock.js';
+import type { Logger } from '../logger.js';
 import { createPodApi, type PodApi } from '../kube/pods.js';
 import { applyRedirect } from '../redirect/apply.js';
 import { lookPath, NamespaceHost, readFileOrUndefined } from '../redirect/host.js';
-import type { Logger as RedirectLogger } from '../redirect/log.js';
 import { SpawnRunner, type Runner } from '../redirect/runner.js';
 import { verifyRedirect } from '../redirect/verify.js';
 import { errorMessage } from '../errors/index.js';
@@ -49,13 +49,6 @@ const MAX_PROGRAMMED = 4096;
 // Editors and CNI installers write a file in several steps; one check after they settle.
 const WATCH_SETTLE_MS = 200;
 
-function redirectLogger(log: Logger): RedirectLogger {
-  return {
-    info: (msg, fields = {}) => log.info(fields, msg),
-    warn: (msg, fields = {}) => log.warn(fields, msg),
-  };
-}
-
 export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
   const runner = deps.runner ?? new SpawnRunner();
@@ -77,7 +70,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Prom
     api: podApi,
     nodeName: opts.nodeName,
     clock,
-    log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m), error: (o, m) => log.error(o, m) },
+    log: { info: (o: object, m: string) => log.info(o, m), warn: (o: object, m: string) => log.warn(o, m), error: (o: object, m: string) => log.error(o, m) },
     onPod: (p) => repairer.consider(p),
   });
 
@@ -93,7 +86,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Prom
       const report = await applyRedirect(
         options.redirect,
         { iptablesMode: opts.iptablesMode, ipv6: opts.ipv6, lock: options.lock },
-        { host, log: redirectLogger(socketApp.log), sleep: (ms) => delay(ms) },
+        { host, log: socketApp.log, sleep: (ms) => delay(ms) },
       );
       return {
         rules: report.families.reduce((n, f) => n + f.rules, 0),

@@ -4,7 +4,8 @@
  * failures repeat (the scheme of src/kube/watcher.ts, for a set of objects). Serves the
  * agent's lookups (a pod whose annotations the runtime did not pass) and feeds repair.
  */
-import type { Clock, Logger } from '../kube/clock.js';
+import type { Clock } from '../kube/clock.js';
+import type { Logger } from '../logger.js';
 import type { WatchHandle } from '../kube/client.js';
 import type { PodApi, PodView } from '../kube/pods.js';
 import { DEFAULT_BACKOFF, type Backoff } from '../kube/watcher.js';

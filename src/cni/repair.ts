@@ -10,7 +10,7 @@
  * and a pod whose redirect this agent programmed (its validation fails for another reason;
  * deleting it would only loop).
  */
-import type { Logger } from '../kube/clock.js';
+import type { Logger } from '../logger.js';
 import type { PodApi, PodView } from '../kube/pods.js';
 import { STATUS_ANNOTATION } from '../inject/annotations.js';
 import { VALIDATION_CONTAINER } from '../inject/status.js';

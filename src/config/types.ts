@@ -2,16 +2,7 @@
  * The typed injection config. Every value here has been validated by `parseConfig`
  * (or is the built-in default); nothing downstream re-parses strings.
  */
-
-/** `*` (everything) or an explicit list; an empty list means "nothing". */
-export type PortSpec = { kind: 'all' } | { kind: 'list'; ports: readonly PortRange[] };
-export type CidrSpec = { kind: 'all' } | { kind: 'list'; cidrs: readonly string[] };
-
-/** A single port when `from === to`. */
-export interface PortRange {
-  from: number;
-  to: number;
-}
+import type { Cidr, CidrSelection, PortRange, PortSelection } from '../grammar/index.js';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export type InterceptionMode = 'REDIRECT';
@@ -87,22 +78,28 @@ export interface InitConfig {
   resources: Resources;
 }
 
-/**
- * Who programs a pod's redirect: `init`, the injected siding-init container (NET_ADMIN and
- * NET_RAW, as root); `cni`, siding's CNI plugin and node agent while the pod's network is
- * set up, with an unprivileged siding-validation container in the pod instead.
- */
+/** Who programs an injected pod's redirect (see RedirectDefaults.mode). */
 export type RedirectMode = 'init' | 'cni';
 
-export interface RedirectConfig {
+/**
+ * The config's `redirect` section: what every injected pod's `siding init` is told, unless
+ * the pod's annotations say otherwise. (`siding init`'s own typed options are
+ * src/redirect's `RedirectConfig`.)
+ */
+export interface RedirectDefaults {
+  /**
+   * Who programs a pod's redirect: `init`, the injected siding-init container (NET_ADMIN and
+   * NET_RAW, as root); `cni`, siding's CNI plugin and node agent while the pod's network is
+   * set up, with an unprivileged siding-validation container in the pod instead.
+   */
   mode: RedirectMode;
   interceptionMode: InterceptionMode;
-  includeInboundPorts: PortSpec;
+  includeInboundPorts: PortSelection;
   excludeInboundPorts: readonly PortRange[];
   includeOutboundPorts: readonly PortRange[];
   excludeOutboundPorts: readonly PortRange[];
-  includeOutboundIPRanges: CidrSpec;
-  excludeOutboundIPRanges: readonly string[];
+  includeOutboundIPRanges: CidrSelection;
+  excludeOutboundIPRanges: readonly Cidr[];
   excludeInterfaces: readonly string[];
   redirectDNS: boolean;
   dnsPort: number;
@@ -122,5 +119,5 @@ export interface InjectionConfig {
   holdApplicationUntilProxyStarts: boolean;
   proxy: ProxyConfig;
   init: InitConfig;
-  redirect: RedirectConfig;
+  redirect: RedirectDefaults;
 }

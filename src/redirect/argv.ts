@@ -32,7 +32,7 @@ export const INIT_OPTIONS: readonly (readonly [string, string])[] = [
   ['--redirect-dns', 'also capture DNS (UDP and TCP port 53) to --dns-port, with conntrack zones'],
   ['--dns-port <port>', `where captured DNS goes (default ${DEFAULTS.dnsPort})`],
   ['--run-validation', 'after applying, check that an outbound connection really is redirected; exit 126 if not'],
-  ['--skip-rule-apply', 'do not apply rules (with --run-validation: only validate, e.g. rules applied by the siding CNI plugin)'],
+  ['--skip-rule-apply', 'do not apply rules (with --run-validation: only validate, e.g. rules applied by a CNI plugin)'],
   ['--iptables-probe-port <port>', `destination port of the validation connection (default ${DEFAULTS.probePort})`],
   ['--probe-timeout <duration>', `how long the validation connection may take, e.g. 5s or 500ms (default ${DEFAULTS.probeTimeout})`],
   ['--cleanup', "remove exactly siding's chains and rules, and nothing else"],

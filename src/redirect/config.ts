@@ -1,27 +1,10 @@
 /**
  * Typed, validated configuration of `siding init`. Produced once by `parseInitFlags`
- * (flags.ts); nothing downstream re-parses strings.
+ * (flags.ts); nothing downstream re-parses strings. Ports and CIDRs are src/grammar's types.
  */
+import type { Cidr, CidrSelection, Family, PortRange, PortSelection } from '../grammar/index.js';
 
-export type Family = 'ipv4' | 'ipv6';
-export const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
-
-/** An inclusive port range; a single port has `from === to`. */
-export interface PortRange {
-  readonly from: number;
-  readonly to: number;
-}
-
-/** A CIDR with its host bits cleared (`10.1.2.3/8` is stored as `10.0.0.0/8`). */
-export interface Cidr {
-  readonly family: Family;
-  readonly address: string;
-  readonly prefix: number;
-}
-
-/** `*` (everything), or an explicit list; an empty list means nothing. */
-export type CidrSelection = { readonly kind: 'all' } | { readonly kind: 'list'; readonly cidrs: readonly Cidr[] };
-export type PortSelection = { readonly kind: 'all' } | { readonly kind: 'list'; readonly ports: readonly PortRange[] };
+export type { Cidr, CidrSelection, Family, PortRange, PortSelection };
 
 /** What the rules must do. Everything `buildRules` needs, and nothing about how to apply it. */
 export interface RedirectConfig {
@@ -70,11 +53,25 @@ export interface LockSettings {
   readonly retryDelayMs: number;
 }
 
+/** The destination of --run-validation's test connection. */
+export interface ProbeTarget {
+  readonly family: Family;
+  readonly address: string;
+  readonly port: number;
+  /** Where the redirected connection lands; the outbound proxy port unless set. */
+  readonly listenPort?: number;
+}
+
 export interface ValidationSettings {
   /** Destination port of the test connection (Istio's --iptables-probe-port). */
   readonly probePort: number;
   /** How long the test connection may take to be redirected. */
   readonly timeoutMs: number;
+  /**
+   * With --run-validation, where the test connection goes: an address and port the rules
+   * capture (the parser refuses flags under which there is none). Undefined otherwise.
+   */
+  readonly target: ProbeTarget | undefined;
 }
 
 /** Everything `siding init` was asked to do. */

@@ -8,14 +8,12 @@ import { cleanupRedirect, applyRedirect } from './apply.js';
 import type { ApplyReport, CleanupReport } from './apply.js';
 import { NamespaceHost } from './host.js';
 import type { LookPath } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
-import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
-import type { ProbeIdentity, Prober } from './validate.js';
-import { InitFlagError } from '../errors/index.js';
-import { FLAG_NAMES } from './flags.js';
+import { probeRedirect, remoteProber, validateRedirect } from './validate.js';
+import type { Prober } from './validate.js';
 
 export interface InitDeps {
   readonly runner: Runner;
@@ -27,8 +25,6 @@ export interface InitDeps {
   readonly log: Logger;
   /** Validation in the current namespace (default: probeRedirect, in this process). */
   readonly prober?: Prober;
-  /** Who this process is, for the validation (default: the process's UID and GID). */
-  readonly identity?: ProbeIdentity;
 }
 
 export interface InitReport {
@@ -69,19 +65,16 @@ function probeScript(): string {
 }
 
 /**
- * Runs `siding init`. Throws InitFlagError (exit 2) before touching anything when the
- * options cannot work together, ApplyError (exit 1) when iptables fails, ValidationError
- * (exit 126) when --run-validation finds no redirect.
+ * Runs `siding init` with options from parseInitFlags, which has already checked that they
+ * work together. Throws ApplyError (exit 1) when iptables fails, ValidationError (exit 126)
+ * when --run-validation finds no redirect.
  */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
-  // In another namespace (--netns) the probe runs as this process too.
-  const who = deps.identity ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6'], who) : undefined;
-  if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
+  const target = opts.validation.target;
 
   if (opts.dryRun) {
     deps.out(dryRunText(opts));
-    if (opts.runValidation) deps.log.info('--dry-run: validation skipped');
+    if (opts.runValidation) deps.log.info({}, '--dry-run: validation skipped');
     return { validated: false };
   }
 
@@ -93,7 +86,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
   }
   const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
-  if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
+  if (opts.skipRuleApply) deps.log.info({}, '--skip-rule-apply: no rules applied');
   if (target !== undefined) {
     const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
     await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);

@@ -107,8 +107,8 @@ export function capturesInbound(cfg: RedirectConfig): boolean {
 }
 
 /**
- * Decides the rules for one family. Order matters inside a chain and follows istio-iptables
- * (REFERENCE.md): the first matching RETURN or jump wins.
+ * Decides the rules for one family. Order matters inside a chain and follows istio-iptables'
+ * order: the first matching RETURN or jump wins.
  */
 export function buildRules(cfg: RedirectConfig, family: Family): Rule[] {
   const rules: Rule[] = [];

@@ -35,8 +35,8 @@ const DEFAULT_TIMEOUT_MS = 660_000;
 
 /**
  * Runs programs with node:child_process (argument arrays, never a shell). `siding init`
- * uses this one: it runs on every pod start, and importing execa costs more than the four
- * programs it runs (about 50 ms on 2 cores, measured by `npm run bench`).
+ * uses this one: it runs on every pod start, and importing a process library such as execa
+ * cost more than the programs it runs (BENCHMARKS.md has the figures).
  */
 export class SpawnRunner implements Runner {
   run(cmd: Command): Promise<RunResult> {

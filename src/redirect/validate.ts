@@ -17,19 +17,11 @@
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
-import type { Cidr, Family, PortRange, RedirectConfig } from './config.js';
+import type { Cidr, Family, PortRange, ProbeTarget, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { capturesInbound } from './rules.js';
 import { ValidationError } from '../errors/index.js';
-
-export interface ProbeTarget {
-  readonly family: Family;
-  readonly address: string;
-  readonly port: number;
-  /** Where the redirected connection lands; the outbound proxy port unless set. */
-  readonly listenPort?: number;
-}
 
 /** Who makes the probe connection: the owner match of the rules sees these IDs. */
 export interface ProbeIdentity {
@@ -222,10 +214,10 @@ export async function validateRedirect(
   const outcome = await prober(target, listenPort, timeoutMs);
   if (outcome.ok) {
     log.info(
+      { destination: dest, port: listenPort },
       listenPort === cfg.proxyPort
         ? 'validation passed: outbound TCP is redirected to the proxy port'
         : "validation passed: the proxy's loopback calls are redirected to the inbound capture port",
-      { destination: dest, port: listenPort },
     );
     return;
   }

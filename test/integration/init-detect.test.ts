@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, initPrerequisite, Lab, PEER4, run, SEED } from './init-lib.js';
+import { CLI, initPrerequisite, Lab, PEER4, run, ISTIO_INIT_ARGS } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { CountingRunner, SpawnRunner, programOf } from '../../src/redirect/runner.js';
 
@@ -26,7 +26,7 @@ describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
 
   it('uses iptables-legacy when legacy already holds rules in the namespace', async () => {
     await lab.restore('legacy', 'ipv4', FOREIGN);
-    const r = await lab.sidingOk(SEED);
+    const r = await lab.sidingOk(ISTIO_INIT_ARGS);
     assert.match(r.stderr, /backend=legacy reason=iptables-legacy already holds rules/);
     assert.match(await lab.save('legacy'), /SIDING_OUTPUT/);
     assert.doesNotMatch(await lab.save('nft'), /SIDING_/);
@@ -34,7 +34,7 @@ describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
   });
 
   it('obeys --iptables-mode over detection', async () => {
-    const r = await lab.sidingOk([...SEED, '--iptables-mode', 'nft']);
+    const r = await lab.sidingOk([...ISTIO_INIT_ARGS, '--iptables-mode', 'nft']);
     assert.match(r.stderr, /backend=nft reason=--iptables-mode nft/);
     assert.match(await lab.save('nft'), /SIDING_OUTPUT/);
   });
@@ -58,7 +58,7 @@ describe('--ipv6 and the number of programs run', skipUnless(prereq), () => {
 
   it('applies both families with at most three programs per IP family', async () => {
     const counting = new CountingRunner(new SpawnRunner());
-    await lab.sidingOk(SEED, { runner: counting });
+    await lab.sidingOk(ISTIO_INIT_ARGS, { runner: counting });
     const programs = counting.commands.map(programOf);
     const v6 = programs.filter((p) => p.startsWith('ip6tables') || p === 'cat');
     const v4 = programs.filter((p) => !v6.includes(p));
@@ -70,14 +70,14 @@ describe('--ipv6 and the number of programs run', skipUnless(prereq), () => {
 
   it('leaves ip6tables alone with --ipv6 off', async () => {
     await lab.sidingOk(['init', '--cleanup']);
-    await lab.sidingOk([...SEED, '--ipv6', 'off']);
+    await lab.sidingOk([...ISTIO_INIT_ARGS, '--ipv6', 'off']);
     assert.match(await lab.save('nft', 'ipv4'), /SIDING_OUTPUT/);
     assert.doesNotMatch(await lab.save('nft', 'ipv6'), /SIDING_/);
   });
 
   it('programs another namespace with --netns from the CLI process', async () => {
     await lab.sidingOk(['init', '--cleanup']);
-    const r = await run(process.execPath, [CLI, ...SEED, '--netns', `/run/netns/${lab.pod}`]);
+    const r = await run(process.execPath, [CLI, ...ISTIO_INIT_ARGS, '--netns', `/run/netns/${lab.pod}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await lab.app(PEER4, 9000), 'outbound');
     assert.equal(await lab.app('fd00:5d::2', 9000), 'outbound');
@@ -88,7 +88,7 @@ describe('--run-validation', skipUnless(prereq), () => {
   let lab: Lab;
   // The lab's stub already listens on 15001; validation needs the proxy port free, as it is
   // in an init container, so these runs use -p 15101.
-  const FLAGS = [...SEED, '-p', '15101', '--run-validation', '--probe-timeout', '1s'];
+  const FLAGS = [...ISTIO_INIT_ARGS, '-p', '15101', '--run-validation', '--probe-timeout', '1s'];
   before(async () => {
     lab = await Lab.create('valid');
   });
@@ -158,7 +158,7 @@ describe('the xtables lock', skipUnless(prereq), () => {
 
   it('waits while another program holds the lock and succeeds once it is released', async () => {
     const release = await holdLock();
-    const args = ['netns', 'exec', lab.pod, process.execPath, CLI, ...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '20', '--lock-retry-delay', '100'];
+    const args = ['netns', 'exec', lab.pod, process.execPath, CLI, ...ISTIO_INIT_ARGS, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '20', '--lock-retry-delay', '100'];
     const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XTABLES_LOCKFILE: lockfile } });
     let stderr = '';
     // Release the lock only once siding has found it held and said it will try again.
@@ -178,7 +178,7 @@ describe('the xtables lock', skipUnless(prereq), () => {
   it('fails with a clear message when the lock stays held', async () => {
     const release = await holdLock();
     try {
-      const r = await lab.cli([...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '1', '--lock-retry-delay', '0'], {
+      const r = await lab.cli([...ISTIO_INIT_ARGS, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '1', '--lock-retry-delay', '0'], {
         XTABLES_LOCKFILE: lockfile,
       });
       assert.equal(r.code, 1, r.stderr);

@@ -33,8 +33,8 @@ export const PEER4 = '10.250.0.2';
 export const POD6 = 'fd00:5d::1';
 export const PEER6 = 'fd00:5d::2';
 
-/** The seed's exact command line (istio-init's), as an argument array. */
-export const SEED = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+/** The command line Istio's injector gives istio-iptables, as siding init arguments. */
+export const ISTIO_INIT_ARGS = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 
 const TOOLS = ['ip', 'setpriv', 'nsenter', 'iptables-legacy-save', 'iptables-nft-save', 'ip6tables-legacy-save', 'ip6tables-nft-save'];
 

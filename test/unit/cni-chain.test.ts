@@ -9,10 +9,11 @@ import { CniError } from '../../src/errors/index.js';
 import { fixtureText } from '../helpers/fixtures.js';
 import { GoldenSet } from '../helpers/golden.js';
 
-const golden = new GoldenSet('cni');
 const ENTRY = sidingEntry('/var/run/siding/cni.sock', 30);
 
 const SHAPES = ['10-bridge.conflist', '10-calico.conflist', '05-cilium.conflist', '10-bridge.conf', '10-calico-old-siding.conflist'];
+const ROUND_TRIPS = ['10-bridge.conflist', '10-calico.conflist', '05-cilium.conflist'];
+const golden = new GoldenSet('cni', [...SHAPES.map((n) => `${n}.chained`), ...ROUND_TRIPS.map((n) => `${n}.unchained`)]);
 
 function show(plan: ReturnType<typeof chainConfig>): string {
   if (plan.kind === 'unchanged') return '# unchanged\n';
@@ -64,7 +65,7 @@ describe('chaining siding into a CNI configuration', () => {
     assert.deepEqual(types, ['calico', 'portmap', 'siding']);
   });
 
-  for (const name of ['10-bridge.conflist', '10-calico.conflist', '05-cilium.conflist']) {
+  for (const name of ROUND_TRIPS) {
     it(`unchaining ${name} after chaining gives back the same configuration`, () => {
       const text = fixtureText('cni', name);
       const plan = chainConfig(name, text, ENTRY);

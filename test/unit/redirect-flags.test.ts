@@ -70,7 +70,7 @@ describe('siding init flag parsing', () => {
     assert.equal(o.validation.probePort, 15002);
   });
 
-  it("parses the seed's exact command line through commander", async () => {
+  it("parses the command line Istio's injector writes, through commander", async () => {
     const { options, error } = await parseArgv(['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
     assert.equal(error, undefined);
     assert.ok(options !== undefined);
@@ -149,12 +149,34 @@ describe('siding init flag parsing', () => {
   });
 
   it('rejects a port range whose upper bound is below the lower bound', () => {
-    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /upper bound is below the lower bound/);
+    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /ends below its start/);
   });
 
-  it('rejects a port list with an empty item or a trailing comma', () => {
-    rejects({ istioLocalExcludePorts: '15020,,15021' }, '-d/--istio-local-exclude-ports', '15020,,15021', /empty item/);
-    rejects({ istioOutboundPorts: '443,' }, '-q/--istio-outbound-ports', '443,', /empty item/);
+  it('skips empty list items and a trailing comma, as istio-iptables does', () => {
+    assert.deepEqual(parse({ istioLocalExcludePorts: '15020,15021,' }).redirect.inboundExcludePorts, [
+      { from: 15020, to: 15020 },
+      { from: 15021, to: 15021 },
+    ]);
+    assert.deepEqual(parse({ istioOutboundPorts: ',443,,' }).redirect.outboundIncludePorts, [{ from: 443, to: 443 }]);
+    assert.deepEqual(parse({ istioServiceExcludeCidr: '10.0.0.0/8,' }).redirect.outboundExclude, [{ family: 'ipv4', address: '10.0.0.0', prefix: 8 }]);
+    assert.deepEqual(parse({ proxyUid: '1337,' }).redirect.proxyUids, [1337]);
+  });
+
+  it('rejects a port with a leading zero, which iptables would read as octal', () => {
+    rejects({ istioLocalExcludePorts: '010' }, '-d/--istio-local-exclude-ports', '010', /leading zero .*octal/);
+  });
+
+  it('shows a hostile value escaped and cut in the message, and keeps it whole in the error', () => {
+    const value = `\u001b[31m${'9'.repeat(300)}`;
+    assert.throws(
+      () => parse({ istioLocalExcludePorts: value }),
+      (e: unknown) => {
+        assert.ok(e instanceof InitFlagError);
+        assert.equal(e.value, value);
+        assert.match(e.message, /^invalid value '\\x1b\[31m9+\.\.\. \(305 characters, truncated\)' for flag -d/);
+        return true;
+      },
+    );
   });
 
   it("accepts '*' for all inbound ports but not in the exclude list", () => {
@@ -190,6 +212,7 @@ describe('siding init flag parsing', () => {
     rejects({ istioServiceCidr: '256.0.0.1/8' }, '-i/--istio-service-cidr', '256.0.0.1/8');
     rejects({ istioServiceCidr: 'fe80::1%eth0' }, '-i/--istio-service-cidr', 'fe80::1%eth0');
     rejects({ istioServiceCidr: '::ffff:10.0.0.1' }, '-i/--istio-service-cidr', '::ffff:10.0.0.1', /IPv4-mapped/);
+    assert.deepEqual(parse({ istioServiceCidr: '::10.0.0.1' }).redirect.outboundInclude, { kind: 'list', cidrs: [{ family: 'ipv6', address: '::a00:1', prefix: 128 }] });
     rejects({ istioServiceCidr: '10.0.0.0/8 ; rm -rf /' }, '-i/--istio-service-cidr', '10.0.0.0/8 ; rm -rf /');
     rejects({ istioServiceCidr: '10.0.0.0/-1' }, '-i/--istio-service-cidr', '10.0.0.0/-1');
   });
@@ -234,8 +257,10 @@ describe('siding init flag parsing', () => {
     assert.equal(parse({ probeTimeout: '500ms' }).validation.timeoutMs, 500);
     assert.equal(parse({ probeTimeout: '2s' }).validation.timeoutMs, 2000);
     assert.equal(parse({ probeTimeout: '3' }).validation.timeoutMs, 3000);
+    assert.equal(parse({ probeTimeout: '1.5s' }).validation.timeoutMs, 1500);
     rejects({ probeTimeout: '10ms' }, '--probe-timeout', '10ms', /between/);
     rejects({ probeTimeout: '1h' }, '--probe-timeout', '1h');
+    rejects({ probeTimeout: '5x' }, '--probe-timeout', '5x', /not a duration/);
   });
 
   it('bounds the lock settings', () => {
@@ -248,6 +273,17 @@ describe('siding init flag parsing', () => {
 
   it('refuses --run-validation together with --cleanup', () => {
     rejects({ runValidation: true, cleanup: true }, '--run-validation', 'true', /--cleanup/);
+  });
+
+  it('refuses --run-validation when no outbound connection on the probe port would be captured', () => {
+    rejects({ runValidation: true, istioServiceCidr: '' }, '--run-validation', 'true', /nothing to validate/);
+    rejects({ runValidation: true, istioServiceCidr: '*', istioLocalOutboundPortsExclude: '15002' }, '--run-validation', 'true', /nothing to validate/);
+  });
+
+  it('gives --run-validation a destination the rules capture, and none without it', () => {
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '*' }).validation.target, { family: 'ipv4', address: '192.0.2.1', port: 15002 });
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '10.1.0.0/16' }).validation.target, { family: 'ipv4', address: '10.1.0.1', port: 15002 });
+    assert.equal(parse({ istioServiceCidr: '*' }).validation.target, undefined);
   });
 
   it('never lets a list value through unvalidated (property)', () => {

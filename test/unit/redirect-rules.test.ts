@@ -8,7 +8,7 @@ import { buildRules, CHAIN_PREFIX, isBuiltinChain, PURPOSES } from '../../src/re
 import type { Rule } from '../../src/redirect/rules.js';
 import { renderRule } from '../../src/redirect/render.js';
 
-const SEED: RawInitFlags = {
+const ISTIO_INIT_ARGS: RawInitFlags = {
   envoyPort: '15001',
   inboundCapturePort: '15006',
   proxyUid: '1337',
@@ -20,7 +20,7 @@ const SEED: RawInitFlags = {
 };
 
 function config(extra: RawInitFlags = {}): RedirectConfig {
-  return parseInitFlags({ ...SEED, ...extra }, { exists: () => true }).redirect;
+  return parseInitFlags({ ...ISTIO_INIT_ARGS, ...extra }, { exists: () => true }).redirect;
 }
 
 const lines = (rules: Rule[], chain: string): string[] => rules.filter((r) => r.chain === chain).map(renderRule);
