@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import { parseListenAddress, type ListenAddress } from '../admission/listen.js';
 import { LOG_LEVELS, type LogLevel } from '../admission/app.js';
 import { InputError } from '../errors/index.js';
+import { displayValue, parseWholeNumber, STRICT } from '../grammar/index.js';
 import type { IptablesMode, Ipv6Mode } from '../redirect/config.js';
 import { isConfigFile } from './chain.js';
 
@@ -79,8 +80,9 @@ export function parseAgentFlags(raw: RawAgentFlags, env: NodeJS.ProcessEnv = pro
     return found ?? allowed[0]!;
   };
   const seconds = (flag: string, value: string, min: number, max: number): number => {
-    if (!/^[0-9]{1,6}$/.test(value) || Number(value) < min || Number(value) > max) bad(flag, value, `must be a whole number of seconds from ${min} to ${max}`);
-    return Number(value);
+    const r = parseWholeNumber(value, { min, max, unit: 'seconds' }, STRICT);
+    if (!r.ok) bad(flag, displayValue(value), r.reason);
+    return r.ok ? r.value : min;
   };
 
   const nodeName = raw.nodeName ?? env.NODE_NAME ?? '';
