@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# End-to-end suite, in two rounds against the real test environment
+# End-to-end suite, in three rounds against the real test environment
 # (scripts/kube-testenv.sh), each brought down again whatever happens:
 #   1. the control plane with siding's webhook as a process: test/e2e/*.test.ts;
 #   2. `up --node`, one real node with siding installed from its image:
 #      test/e2e/node/*.test.ts, then test/e2e/teardown/ brings it down and checks that
-#      nothing is left on the machine.
+#      nothing is left on the machine;
+#   3. `up --cni`, the same node with siding's CNI mode installed instead:
+#      test/e2e/cni/*.test.ts, then the same teardown check.
 # The tests run inside the control plane's network namespace (kube-testenv.sh exec),
-# where the API server listens. E2E_ROUNDS=api or E2E_ROUNDS=node runs one round only.
+# where the API server listens. E2E_ROUNDS=api, node or cni (or a list) runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${E2E_ROUNDS:-api node}
+rounds=${E2E_ROUNDS:-api node cni}
 missing=""
 node_bin=$(bash scripts/install-node.sh --check 2>/dev/null | tail -n 1) || missing="Node 24"
 bash scripts/build-kube.sh --check >/dev/null 2>&1 || missing+="${missing:+, }the Kubernetes binaries"
 [[ $(id -u) -eq 0 ]] || missing+="${missing:+, }root"
-if [[ $rounds == *node* ]]; then
+if [[ $rounds == *node* || $rounds == *cni* ]]; then
   for t in containerd runc buildah; do
     command -v "$t" >/dev/null || missing+="${missing:+, }$t"
   done
@@ -48,6 +50,19 @@ if [[ $rounds == *node* ]]; then
   export SIDING_E2E_KUBECONFIG
   testenv exec node --import tsx --test --test-concurrency=1 test/e2e/node/*.test.ts || status=1
   # Runs `down` itself, from the machine's namespaces, and compares with $before.
+  SIDING_E2E_HOST_BEFORE=$before node --import tsx --test test/e2e/teardown/*.test.ts || status=1
+  rm -f "$before"
+fi
+
+if [[ $rounds == *cni* ]]; then
+  bash scripts/build-image.sh >/dev/null
+  before=$(mktemp)
+  node --import tsx test/e2e/helpers/host-state.ts >"$before"
+  start=$SECONDS
+  SIDING_E2E_KUBECONFIG=$(testenv up --cni | tail -n 1)
+  echo "e2e: node up and siding installed in CNI mode in $((SECONDS - start))s" >&2
+  export SIDING_E2E_KUBECONFIG
+  testenv exec node --import tsx --test --test-concurrency=1 test/e2e/cni/*.test.ts || status=1
   SIDING_E2E_HOST_BEFORE=$before node --import tsx --test test/e2e/teardown/*.test.ts || status=1
   rm -f "$before"
 fi

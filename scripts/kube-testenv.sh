@@ -8,12 +8,17 @@
 #   - (`up --node`) one real node in that second namespace: containerd, kubelet and
 #     kube-proxy (scripts/testenv/node.sh), with siding installed the way users install
 #     it, `kubectl apply -k` of an overlay that only sets the image (built by
-#     scripts/build-image.sh) and its pull policy.
+#     scripts/build-image.sh) and its pull policy;
+#   - (`up --cni`) the same node with siding's CNI mode installed instead
+#     (test/e2e/overlay-cni: manifests/overlays/cni with the same local image), its
+#     DaemonSet's host directories pointed at the node's own CNI directories, which live
+#     in the state directory (the node's containerd reads its CNI plugins and
+#     configuration there, never from the machine's /opt/cni or /etc/cni).
 # Nothing is added to the machine's own network namespace: the two namespaces are joined
 # by a veth pair, and whatever talks to the API server runs in the control plane's
 # namespace (`ip netns exec`; scripts/e2e.sh runs the tests there).
 #
-#   scripts/kube-testenv.sh up [--node]  start or repair everything; last line = kubeconfig path
+#   scripts/kube-testenv.sh up [--node|--cni]  start or repair everything; last line = kubeconfig path
 #   scripts/kube-testenv.sh down     stop every process it started, remove netns, cgroups, state
 #   scripts/kube-testenv.sh status   report; exit 0 when everything is up, 3 otherwise
 #   scripts/kube-testenv.sh webhook-stop    stop only the webhook (the e2e tests' outage;
@@ -112,6 +117,8 @@ run="$state/run"
 admin_kubeconfig="$state/admin.kubeconfig"
 # The e2e install: the user's manifests with only the image and its pull policy changed.
 overlay="$repo/test/e2e/overlay"
+# CNI mode's: manifests/overlays/cni the same way (with the node's CNI paths patched in).
+overlay_cni="$repo/test/e2e/overlay-cni"
 
 die() { echo "kube-testenv: $*" >&2; exit 1; }
 say() { echo "kube-testenv: $*" >&2; }
@@ -642,9 +649,39 @@ EOF
 # The node mode's install: the overlay, as a user applies it
 
 install_siding() {
-  wait_for "kubectl apply -k ${overlay#"$repo"/}" kc apply -k "$overlay"
+  local applied=$overlay
+  if $cni_mode; then
+    # The overlay users apply, plus where this node keeps its CNI directories; generated
+    # because they live in the state directory, which is a setting.
+    applied="$state/overlay-cni"
+    mkdir -p "$applied"
+    cat >"$applied/kustomization.yaml" <<EOF
+# Written by scripts/kube-testenv.sh up --cni.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$applied" "$overlay_cni")
+patches:
+  - patch: |-
+      apiVersion: apps/v1
+      kind: DaemonSet
+      metadata: {name: siding-cni, namespace: $sys_ns}
+      spec:
+        template:
+          spec:
+            volumes:
+              - {name: cni-bin, hostPath: {path: $node_dir/cni/bin, type: Directory}}
+              - {name: cni-conf, hostPath: {path: $node_dir/cni/net.d, type: Directory}}
+              - {name: state, hostPath: {path: $node_dir/cni/state, type: DirectoryOrCreate}}
+EOF
+  fi
+  wait_for "kubectl apply -k ${applied#"$repo"/}" kc apply -k "$applied"
   wait_for "the siding Deployment to become Available" \
     kc -n "$sys_ns" wait deployment/siding --for condition=Available --timeout 5s
+  if $cni_mode; then
+    wait_for "the siding-cni DaemonSet to be ready" \
+      kc -n "$sys_ns" rollout status daemonset/siding-cni --timeout 5s
+  fi
 }
 
 # ---------------------------------------------------------------------------
@@ -662,7 +699,9 @@ cmd_up() {
     die "the test environment in $state is up as '$(saved_mode)'; run down first"
   fi
   node_mode=false
-  [[ $want == node ]] && node_mode=true
+  cni_mode=false
+  [[ $want == node || $want == cni ]] && node_mode=true
+  [[ $want == cni ]] && cni_mode=true
   if $node_mode && [[ $certs_mode != manage ]]; then
     die "with --node the webhook manages its certificates as the manifests say (SIDING_TESTENV_CERTS=manage)"
   fi
@@ -693,7 +732,7 @@ cmd_up() {
     install_siding
     wait_for_webhook
     say "siding installed and admitting ($((SECONDS - t0))s)"
-    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}"
+    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}$($cni_mode && echo " (CNI mode: ${overlay_cni#"$repo"/})" || true)"
   else
     apply_manifests
     write_endpoints
@@ -759,14 +798,15 @@ cmd_exec() {
 cmd_env() {
   printf '%s=%s\n' dir "$state" cp_netns "$cp_netns" netns "$netns" veth "$veth_cp" veth_peer "$veth_ns" \
     cgroup "$node_cgroup" containerd_socket "$containerd_socket" containerd_root "$containerd_root" \
-    containerd_state "$containerd_state" bridge "$bridge" node_name "$node_name" pod_cidr "$pod_cidr"
+    containerd_state "$containerd_state" bridge "$bridge" node_name "$node_name" pod_cidr "$pod_cidr" \
+    cni_bin_dir "$node_dir/cni/bin" cni_conf_dir "$node_dir/cni/net.d" cni_conf_original "$node_dir/cni/original.conflist"
 }
 
 cmd_status() {
   local ok=0 name pid mode names
   mode=$(saved_mode)
   names=(etcd kube-apiserver kube-controller-manager webhook)
-  [[ $mode == node ]] && names=(etcd kube-apiserver kube-controller-manager kube-scheduler node-holder containerd kubelet kube-proxy)
+  [[ $mode == node || $mode == cni ]] && names=(etcd kube-apiserver kube-controller-manager kube-scheduler node-holder containerd kubelet kube-proxy)
   printf '%-24s %s\n' mode "$mode"
   for name in "${names[@]}"; do
     if pid=$(pid_of "$name"); then
@@ -790,7 +830,7 @@ cmd_status() {
   else
     printf '%-24s not ready\n' apiserver; ok=3
   fi
-  if [[ $mode == node ]]; then
+  if [[ $mode == node || $mode == cni ]]; then
     if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && node_ready 2>/dev/null; then
       printf '%-24s %s Ready\n' node "$node_name"
     else
@@ -800,7 +840,7 @@ cmd_status() {
   # Ready means: serving /readyz with a certificate the webhook's caBundle trusts.
   local ca
   ca=$(mktemp)
-  if [[ $mode == node ]]; then
+  if [[ $mode == node || $mode == cni ]]; then
     if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && admission_works >/dev/null 2>&1; then
       printf '%-24s ready (the API server admits through it)\n' webhook
     else
@@ -823,6 +863,7 @@ cmd_status() {
 }
 
 node_mode=false
+cni_mode=false
 validate_settings
 # shellcheck source=testenv/node.sh
 source "$repo/scripts/testenv/node.sh"
@@ -831,8 +872,9 @@ case ${1:-} in
     case ${2:-} in
       '') cmd_up ;;
       --node) cmd_up node ;;
+      --cni) cmd_up cni ;;
       --api) cmd_up api ;;
-      *) die "usage: $0 up [--node]" ;;
+      *) die "usage: $0 up [--node|--cni]" ;;
     esac
     ;;
   down) cmd_down ;;
@@ -841,5 +883,5 @@ case ${1:-} in
   webhook-start) cmd_webhook_start ;;
   exec) shift; cmd_exec "$@" ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up [--node]|down|status|webhook-stop|webhook-start|exec CMD...|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--node|--cni]|down|status|webhook-stop|webhook-start|exec CMD...|env" >&2; exit 2 ;;
 esac

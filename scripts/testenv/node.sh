@@ -109,7 +109,12 @@ start_node_holder() {
 }
 
 write_containerd_config() {
-  mkdir -p "$containerd_root" "$containerd_state" "$node_dir/cni/net.d" "$node_dir/cni/ipam"
+  mkdir -p "$containerd_root" "$containerd_state" "$node_dir/cni/net.d" "$node_dir/cni/ipam" "$node_dir/cni/bin"
+  # The node's own CNI bin directory: the plugins it uses, linked from the machine's, and
+  # room for siding's plugin in CNI mode (written there by the node agent, never into
+  # the machine's directory).
+  local p
+  for p in bridge host-local loopback portmap; do ln -sfn "$cni_bin/$p" "$node_dir/cni/bin/$p"; done
   cat >"$node_dir/containerd.toml" <<EOF
 # Written by scripts/kube-testenv.sh for the test node.
 version = 2
@@ -148,7 +153,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$cni_bin"
+    bin_dir = "$node_dir/cni/bin"
     conf_dir = "$node_dir/cni/net.d"
     max_conf_num = 1
 EOF
@@ -178,6 +183,8 @@ EOF
   ]
 }
 EOF
+  # Its exact bytes, for the CNI suite's check that uninstalling gives them back.
+  cp "$node_dir/cni/net.d/10-siding-testenv.conflist" "$node_dir/cni/original.conflist"
 }
 
 start_containerd() {
