@@ -77,6 +77,7 @@ async function main(): Promise<void> {
         pod: { namespace: a.K8S_POD_NAMESPACE ?? '', name: a.K8S_POD_NAME, uid: a.K8S_POD_UID ?? '' },
         ...(annotations === undefined ? {} : { annotations }),
         cniVersion: conf.cniVersion,
+        ipv6: ((conf.prevResult as { ips?: { address?: string }[] }).ips ?? []).some((ip) => (ip.address ?? '').includes(':') && !(ip.address ?? '').startsWith('fe80')),
       });
       const verdict = await post(conf.socket ?? '/var/run/siding/cni.sock', body, (conf.timeoutSeconds ?? 30) * 1000).catch((e: unknown) =>
         fail(11, `siding CNI agent not reachable: ${e instanceof Error ? e.message : String(e)}`),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
 // request is what the agent's POST /v1/cni takes (src/cni/protocol.ts has its schema).
@@ -30,6 +31,9 @@ type request struct {
 	Pod          pod               `json:"pod"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	CNIVersion   string            `json:"cniVersion"`
+	// Whether the interfaces set up before siding have an IPv6 address (from prevResult):
+	// the agent then knows which families to program without reading the namespace.
+	IPv6 *bool `json:"ipv6,omitempty"`
 }
 
 type response struct {
@@ -63,6 +67,7 @@ func forward(c *conf, p *pod, args *skel.CmdArgs, command string, d decision) er
 		Pod:          *p,
 		Annotations:  c.annotations(),
 		CNIVersion:   c.CNIVersion,
+		IPv6:         hasIPv6(c.PrevResult),
 	}
 	resp, err := call(c, req)
 	if err != nil {
@@ -81,6 +86,21 @@ func forward(c *conf, p *pod, args *skel.CmdArgs, command string, d decision) er
 		return types.NewError(code, "siding: "+resp.Message, resp.Details)
 	}
 	return nil
+}
+
+// hasIPv6 reads prevResult's addresses; nil when it cannot be read as a result.
+func hasIPv6(prev types.Result) *bool {
+	r, err := current.NewResultFromResult(prev)
+	if err != nil {
+		return nil
+	}
+	v6 := false
+	for _, ip := range r.IPs {
+		if ip.Address.IP.To4() == nil && ip.Address.IP.IsGlobalUnicast() {
+			v6 = true
+		}
+	}
+	return &v6
 }
 
 // unreachable: nobody listens on the socket (no file, or a stale one).

@@ -81,11 +81,14 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Prom
       const pod = await podApi.getPod(namespace, name);
       return pod === undefined || (uid !== undefined && uid !== '' && pod.uid !== uid) ? undefined : pod.annotations;
     },
-    async program(options, netns) {
+    async program(options, netns, ipv6) {
       const host = new NamespaceHost({ runner, lookPath: (n) => lookPath(n), readFile: readFileOrUndefined }, netns);
+      // 'auto' asks whether the pod has a global IPv6 address; the plugin read the answer
+      // from prevResult, which saves reading the namespace.
+      const families = opts.ipv6 === 'auto' && ipv6 !== undefined ? (ipv6 ? 'on' : 'off') : opts.ipv6;
       const report = await applyRedirect(
         options.redirect,
-        { iptablesMode: opts.iptablesMode, ipv6: opts.ipv6, lock: options.lock },
+        { iptablesMode: opts.iptablesMode, ipv6: families, lock: options.lock },
         { host, log: socketApp.log, sleep: (ms) => delay(ms) },
       );
       return {

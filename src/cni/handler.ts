@@ -15,8 +15,11 @@ export interface HandlerDeps {
    * has another UID than `uid`). Throws when the API server cannot be asked.
    */
   lookupAnnotations(namespace: string, name: string, uid: string | undefined): Promise<Readonly<Record<string, string>> | undefined>;
-  /** Programs the redirect in the namespace at `netns`; throws (ApplyError) when it cannot. */
-  program(options: InitOptions, netns: string): Promise<{ rules: number; backend: string; families: readonly string[] }>;
+  /**
+   * Programs the redirect in the namespace at `netns`; throws (ApplyError) when it cannot.
+   * `ipv6`: whether the pod has a global IPv6 address, when the plugin could tell.
+   */
+  program(options: InitOptions, netns: string, ipv6: boolean | undefined): Promise<{ rules: number; backend: string; families: readonly string[] }>;
   /** What is missing of the redirect in the namespace at `netns` (empty: all there). */
   verify(options: InitOptions, netns: string): Promise<readonly string[]>;
   exists(path: string): boolean;
@@ -57,7 +60,7 @@ export async function handleCni(req: CniRequest, deps: HandlerDeps): Promise<Cni
     return { ok: true, action: 'checked', message: `${who}: the traffic redirect is in place` };
   }
   try {
-    const done = await deps.program(decision.options, req.netns);
+    const done = await deps.program(decision.options, req.netns, req.ipv6);
     deps.programmed(req.pod.uid);
     return { ok: true, action: 'programmed', message: `${who}: programmed ${done.rules} rules (${done.families.join(', ')}, iptables-${done.backend})` };
   } catch (e) {

@@ -20,6 +20,12 @@ export interface CniRequest {
   /** The pod's annotations when the runtime passed them (capability io.kubernetes.cri.pod-annotations). */
   readonly annotations?: Readonly<Record<string, string>>;
   readonly cniVersion: string;
+  /**
+   * Whether the interfaces the chain set up before siding have a global IPv6 address (from
+   * prevResult). With it the agent knows the families to program without reading the
+   * namespace, which costs a program per pod.
+   */
+  readonly ipv6?: boolean;
 }
 
 /** What the agent did: passed the pod through, programmed its redirect, or found it in place. */
@@ -67,6 +73,7 @@ export const cniRequestSchema = {
     },
     annotations: { type: 'object', additionalProperties: { type: 'string' } },
     cniVersion: { type: 'string', maxLength: 16 },
+    ipv6: { type: 'boolean' },
   },
 } as const;
 

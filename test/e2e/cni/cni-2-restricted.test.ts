@@ -8,9 +8,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as k8s from '@kubernetes/client-node';
 import { skipUnless } from '../../helpers/prereq.js';
-import { clients, injectionProblems, kubectl, kubectlApply, Namespaces, prereq, type Clients } from '../helpers/cluster.js';
+import { clients, kubectl, kubectlApply, Namespaces, prereq, type Clients } from '../helpers/cluster.js';
 import { IDLE_SCRIPT, PROXY_CONTAINER, SERVER_SCRIPT, containerStatus, podReady, requests } from '../helpers/node.js';
-import { RESTRICTED_INJECTED, agentCalls, agentMetrics, agentReady, connections, restrictedDeployment, restrictedPod, service } from '../helpers/cni.js';
+import { RESTRICTED_INJECTED, agentCalls, agentMetrics, agentReady, cniInjectionProblems, connections, peerAddresses, restrictedDeployment, restrictedPod, service } from '../helpers/cni.js';
 
 const SERVER = { app: 'server' };
 const VALIDATION = 'siding-validation';
@@ -46,7 +46,7 @@ describe('injected pods under Pod Security restricted, in CNI mode', skipUnless(
     assert.equal(applied.exitCode, 0, applied.stderr);
     assert.doesNotMatch(applied.stderr, /violate PodSecurity/, 'no Pod Security warning');
     for (const p of [await serverPod(), await podReady(c, ns, 'client')]) {
-      assert.deepEqual(injectionProblems(p), [], `${p.metadata?.name ?? '?'} is injected as siding says`);
+      assert.deepEqual(cniInjectionProblems(p), [], `${p.metadata?.name ?? '?'} is injected in CNI mode`);
       const init = (p.spec?.initContainers ?? []).map((x) => x.name);
       assert.deepEqual(init, [VALIDATION, PROXY_CONTAINER]);
       const validation = containerStatus(p, VALIDATION);
@@ -69,7 +69,7 @@ describe('injected pods under Pod Security restricted, in CNI mode', skipUnless(
     const r = await requests(ns, 'client', `http://${svc.spec?.clusterIP ?? ''}/`, 10);
     assert.equal(r.failed, 0, JSON.stringify(r));
     assert.equal(r.ok, 10);
-    assert.deepEqual(Object.keys(r.peers), ['127.0.0.6'], 'the server saw the proxy hand the connection over');
+    assert.deepEqual(peerAddresses(r.peers), ['127.0.0.6'], 'the server saw the proxy hand the connection over');
     assert.ok((await connections(client, 'outbound')) - before.out >= 10, "the client's proxy counted the requests outbound");
     assert.ok((await connections(server, 'inbound')) - before.in >= 10, "the server's proxy counted them inbound");
   });

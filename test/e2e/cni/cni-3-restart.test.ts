@@ -11,7 +11,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { skipUnless } from '../../helpers/prereq.js';
 import { SIDING, clients, kubectl, kubectlApply, Namespaces, prereq, type Clients } from '../helpers/cluster.js';
 import { IDLE_SCRIPT, SERVER_SCRIPT, podReady, requests } from '../helpers/node.js';
-import { AGENT, RESTRICTED_INJECTED, agentReady, restrictedPod, testenvPaths } from '../helpers/cni.js';
+import { AGENT, RESTRICTED_INJECTED, agentReady, peerAddresses, restrictedPod, testenvPaths } from '../helpers/cni.js';
 
 const restarts = (p: k8s.V1Pod): number =>
   [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].reduce((n, s) => n + s.restartCount, 0);
@@ -46,7 +46,7 @@ describe('restarting the CNI agent', skipUnless(prereq), () => {
     const r = await loop;
     assert.equal(r.failed, 0, JSON.stringify(r));
     assert.equal(r.ok, 60);
-    assert.deepEqual(Object.keys(r.peers), ['127.0.0.6'], 'every request went through the server proxy');
+    assert.deepEqual(peerAddresses(r.peers), ['127.0.0.6'], 'every request went through the server proxy');
 
     for (const [name, was] of [['server', server], ['client', client]] as const) {
       const now = await c.core.readNamespacedPod({ namespace: ns, name });

@@ -12,7 +12,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { skipUnless } from '../../helpers/prereq.js';
 import { SIDING, clients, eventually, kubectl, kubectlApply, Namespaces, prereq, type Clients } from '../helpers/cluster.js';
 import { IDLE_SCRIPT, containerStatus, podReady } from '../helpers/node.js';
-import { AGENT, RESTRICTED_INJECTED, agentReady, restrictedDeployment, testenvPaths } from '../helpers/cni.js';
+import { AGENT, RESTRICTED_INJECTED, agentLog, agentReady, restrictedDeployment, testenvPaths } from '../helpers/cni.js';
 
 const VALIDATION = 'siding-validation';
 
@@ -84,7 +84,9 @@ describe('repair of pods that started while the CNI agent was stopped', skipUnle
       } catch {
         return true;
       }
-    }, 90_000);
+    }, 90_000).catch(async (e: unknown) => {
+      throw new Error(`${e instanceof Error ? e.message : String(e)}\nthe agent's log:\n${await agentLog()}`);
+    });
     const events = await eventually('the repair event', async () => {
       const list = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.uid=${brokenUid}` });
       return list.items.find((e) => e.reason === 'SidingRedirectMissing');

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
-import { SIDING, eventually, stateDir, type Clients } from './cluster.js';
+import { SIDING, eventually, kubectl, stateDir, type Clients } from './cluster.js';
 import { exec, nodeContainer, pod, sumSamples } from './node.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -92,3 +92,32 @@ export function service(namespace: string, name: string, labels: Record<string, 
 
 /** The proxy's counter of connections in one direction, read at the pod IP. */
 export { connections } from './node.js';
+
+/** The peer addresses a server saw, IPv4-mapped IPv6 written as IPv4 (dual-stack sockets). */
+export function peerAddresses(peers: Record<string, number>): string[] {
+  return [...new Set(Object.keys(peers).map((a) => a.replace(/^::ffff:/, '')))];
+}
+
+/** The last lines of the agent's log, for a failure message. */
+export async function agentLog(lines = 40): Promise<string> {
+  const r = await kubectl(['-n', SIDING.namespace, 'logs', '-l', AGENT.labels, '--tail', String(lines), '--all-containers']);
+  return r.stdout + r.stderr;
+}
+
+/** What makes a pod injected in CNI mode: the record's cniRedirect and siding-validation in place of siding-init. */
+export function cniInjectionProblems(p: k8s.V1Pod): string[] {
+  const out: string[] = [];
+  const name = p.metadata?.name ?? '?';
+  const raw = p.metadata?.annotations?.['siding.io/status'];
+  let record: { cniRedirect?: unknown; initContainers?: unknown } = {};
+  try {
+    record = JSON.parse(raw ?? '') as typeof record;
+  } catch {
+    out.push(`${name}: no siding.io/status record`);
+  }
+  if (!Array.isArray(record.cniRedirect) || record.cniRedirect.length === 0) out.push(`${name}: the record has no cniRedirect`);
+  const init = (p.spec?.initContainers ?? []).map((c) => c.name);
+  if (init.join(',') !== 'siding-validation,siding-proxy') out.push(`${name}: init containers ${init.join(',')}`);
+  if (JSON.stringify(record.initContainers) !== JSON.stringify(init)) out.push(`${name}: the record names init containers ${JSON.stringify(record.initContainers)}`);
+  return out;
+}
