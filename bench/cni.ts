@@ -84,15 +84,13 @@ export async function benchCni(opts: { runs: number; pods: number; log: (line: s
   };
   for (const d of ['bin', 'net.d', 'state']) mkdirSync(join(dir, d));
   writeFileSync(join(dir, 'net.d', '10-bench.conflist'), '{"cniVersion":"1.0.0","name":"bench","plugins":[{"type":"bridge"}]}\n');
-  writeFileSync(
-    join(dir, 'kubeconfig'),
-    'apiVersion: v1\nkind: Config\nclusters: [{name: n, cluster: {server: "https://127.0.0.1:9"}}]\nusers: [{name: n, user: {token: n}}]\ncontexts: [{name: n, context: {cluster: n, user: n}}]\ncurrent-context: n\n',
-  );
   const socket = join(dir, 'cni.sock');
+  // As in its pod: in-cluster credentials (bench/cni-agent-incluster.sh), so the memory
+  // reading is the DaemonSet's (a kubeconfig would load @kubernetes/client-node's loader).
   const agent = await startServer(
-    process.execPath,
-    [CLI, 'cni-agent', '--node-name', 'bench', '--cni-bin-dir', join(dir, 'bin'), '--cni-conf-dir', join(dir, 'net.d'), '--state-dir', join(dir, 'state'),
-      '--plugin', go, '--socket', socket, '--health', '127.0.0.1:0', '--kubeconfig', join(dir, 'kubeconfig'), '--log-level', 'info'],
+    'bash',
+    [join(REPO, 'bench/cni-agent-incluster.sh'), process.execPath, CLI, '--node-name', 'bench', '--cni-bin-dir', join(dir, 'bin'), '--cni-conf-dir', join(dir, 'net.d'),
+      '--state-dir', join(dir, 'state'), '--plugin', go, '--socket', socket, '--health', '127.0.0.1:0', '--log-level', 'info'],
     (out) => (out.includes('"siding CNI agent started"') ? 'started' : undefined),
   );
   let agentLog = '';

@@ -36,7 +36,8 @@ export function registerCniAgent(program: Command): void {
     .addOption(new Option('--log-level <level>', 'JSON log level').choices(LOG_LEVELS).default('info'))
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: RawAgentFlags) => {
-      const agent = await startAgent(parseAgentFlags(flags));
+      const options = parseAgentFlags(flags);
+      const agent = await startAgent(options, { log: { level: options.logLevel } });
       // SIGTERM (the kubelet) or SIGINT: take siding off the node, finish in-flight calls.
       await new Promise<void>((resolve, reject) => {
         const onSignal = (signal: NodeJS.Signals): void => {

@@ -63,7 +63,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Prom
   let chainError: string | undefined;
   let closing = false;
 
-  const podApi = deps.podApi ?? createPodApi(opts.kubeconfig === undefined ? {} : { kubeconfigPath: opts.kubeconfig });
+  const podApi = deps.podApi ?? (await createPodApi(opts.kubeconfig));
   // The pods of this node (lookups, repair). Its callbacks run only once it is started below,
   // after the logger and the repairer they use exist.
   const nodePods: NodePods = new NodePods({
