@@ -332,6 +332,11 @@ make_network() {
     # between its bridge and the veth (its own ip_forward: nothing else changes).
     ip -n "$cp_netns" route replace "$pod_cidr" via "$ns_ip"
     ip -n "$cp_netns" route replace "$service_cidr" via "$ns_ip"
+    # hostNetwork pods (CNI mode's node agent) reach the API server at its ClusterIP, as in
+    # any cluster: the node needs a route for the Service range for kube-proxy's DNAT to
+    # apply (a real node has its default route). On-link: a ClusterIP kube-proxy does not
+    # translate fails at once instead of bouncing between the two namespaces.
+    ip -n "$netns" route replace "$service_cidr" dev "$veth_ns"
     ip netns exec "$netns" sysctl -qw net.ipv4.ip_forward=1
   fi
 }
