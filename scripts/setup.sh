@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the full test suite needs on a fresh Debian machine, idempotently:
-# system packages (as root), npm dependencies, and the Kubernetes binaries for the e2e
-# suite (built from Go modules once, cached outside the clone by version).
+# system packages (as root), npm dependencies, and the Go-built test binaries (built from
+# Go modules once, cached outside the clone by version): the Kubernetes binaries for the
+# e2e suite and istio-iptables for the differential suite of `siding init`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,8 @@ echo "setup: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 
 if command -v go >/dev/null 2>&1; then
+  bash scripts/build-peers.sh
   bash scripts/build-kube.sh
 else
-  echo "setup: no Go toolchain; the e2e suite will skip (fails under CI=true)" >&2
+  echo "setup: no Go toolchain; the e2e and differential suites will skip (fails under CI=true)" >&2
 fi

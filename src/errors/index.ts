@@ -56,14 +56,22 @@ export class AnnotationError extends SidingError {
   }
 }
 
-/** Thrown by the `siding init` flag parser before any program runs; exit code 2. */
+/**
+ * Thrown by the `siding init` flag parser before any program runs; exit code 2. `envVar` is
+ * set when the value came from an environment variable rather than the command line.
+ */
 export class InitFlagError extends SidingError {
   readonly flag: string;
   readonly value: string;
-  constructor(flag: string, value: string, reason: string) {
-    super('ERR_INIT_FLAG', `invalid value '${value}' for flag ${flag}: ${reason}`);
+  readonly reason: string;
+  readonly envVar: string | undefined;
+  constructor(flag: string, value: string, reason: string, envVar?: string) {
+    const where = envVar === undefined ? `flag ${flag}` : `environment variable ${envVar}${flag === '' ? '' : ` (${flag})`}`;
+    super('ERR_INIT_FLAG', `invalid value '${value}' for ${where}: ${reason}`);
     this.flag = flag;
     this.value = value;
+    this.reason = reason;
+    this.envVar = envVar;
   }
 }
 

@@ -1,23 +1,15 @@
 /**
- * The one parser for `siding init` flags: raw strings in, a typed `InitOptions` out, or an
- * `InitFlagError` naming the flag and the value. It runs before any program is started, so a
- * bad value never reaches iptables.
+ * The grammar of `siding init` flag values (ports, port lists, CIDRs, users and groups,
+ * interfaces, durations, booleans), the raw flag record commander fills, and the names
+ * flags have in messages. Each parser returns a typed value or throws an `InitFlagError`
+ * naming the flag and the value. options.ts assembles them into `InitOptions`.
  */
 import ipaddr from 'ipaddr.js';
 import { InitFlagError } from '../errors/index.js';
-import type {
-  Cidr,
-  CidrSelection,
-  Family,
-  InitOptions,
-  IptablesMode,
-  Ipv6Mode,
-  LogFormat,
-  PortRange,
-  PortSelection,
-  RedirectConfig,
-} from './config.js';
-import { DEFAULTS } from './config.js';
+import type { Cidr, CidrSelection, Family, OwnerId, PortRange, PortSelection } from './config.js';
+
+/** A boolean flag as commander hands it over: `true` when given bare, the text of `--flag=value`. */
+export type BoolFlag = boolean | string;
 
 /** Flag values as commander hands them over (attribute names are commander's camelCase). */
 export interface RawInitFlags {
@@ -27,6 +19,8 @@ export interface RawInitFlags {
   proxyUid?: string;
   proxyGid?: string;
   istioInboundInterceptionMode?: string;
+  istioInboundTproxyMark?: string;
+  istioInboundTproxyRouteTable?: string;
   istioServiceCidr?: string;
   istioServiceExcludeCidr?: string;
   istioInboundPorts?: string;
@@ -35,14 +29,23 @@ export interface RawInitFlags {
   istioOutboundPorts?: string;
   istioExcludeInterfaces?: string;
   kubeVirtInterfaces?: string;
-  dryRun?: boolean;
-  redirectDns?: boolean;
-  runValidation?: boolean;
-  skipRuleApply?: boolean;
+  dryRun?: BoolFlag;
+  redirectDns?: BoolFlag;
+  captureAllDns?: BoolFlag;
+  dualStack?: BoolFlag;
+  dropInvalid?: BoolFlag;
+  runValidation?: BoolFlag;
+  skipRuleApply?: BoolFlag;
   iptablesProbePort?: string;
   probeTimeout?: string;
-  cleanup?: boolean;
-  cleanupOnly?: boolean;
+  cleanup?: BoolFlag;
+  cleanupOnly?: BoolFlag;
+  reconcile?: BoolFlag;
+  forceApply?: BoolFlag;
+  cniMode?: BoolFlag;
+  nativeNftables?: BoolFlag;
+  forceIptablesBinary?: string;
+  networkNamespace?: string;
   iptablesMode?: string;
   ipv6?: string;
   dnsPort?: string;
@@ -51,16 +54,24 @@ export interface RawInitFlags {
   lockRetries?: string;
   lockRetryDelay?: string;
   logFormat?: string;
+  // istio's logging flags keep their underscores (commander only camel-cases dashes).
+  log_as_json?: BoolFlag;
+  log_output_level?: string;
+  log_stacktrace_level?: string;
+  log_caller?: string;
+  log_target?: string[];
 }
 
 /** How each flag is named in messages: short and long, as --help shows them. */
 export const FLAG_NAMES = {
   envoyPort: '-p/--envoy-port',
   inboundCapturePort: '-z/--inbound-capture-port',
-  inboundTunnelPort: '--inbound-tunnel-port',
+  inboundTunnelPort: '-e/--inbound-tunnel-port',
   proxyUid: '-u/--proxy-uid',
   proxyGid: '-g/--proxy-gid',
   istioInboundInterceptionMode: '-m/--istio-inbound-interception-mode',
+  istioInboundTproxyMark: '-t/--istio-inbound-tproxy-mark',
+  istioInboundTproxyRouteTable: '-r/--istio-inbound-tproxy-route-table',
   istioServiceCidr: '-i/--istio-service-cidr',
   istioServiceExcludeCidr: '-x/--istio-service-exclude-cidr',
   istioInboundPorts: '-b/--istio-inbound-ports',
@@ -69,8 +80,23 @@ export const FLAG_NAMES = {
   istioOutboundPorts: '-q/--istio-outbound-ports',
   istioExcludeInterfaces: '-c/--istio-exclude-interfaces',
   kubeVirtInterfaces: '-k/--kube-virt-interfaces',
+  dryRun: '-n/--dry-run',
+  redirectDns: '--redirect-dns',
+  captureAllDns: '--capture-all-dns',
+  dualStack: '--dual-stack',
+  dropInvalid: '--drop-invalid',
+  runValidation: '--run-validation',
+  skipRuleApply: '--skip-rule-apply',
   iptablesProbePort: '--iptables-probe-port',
   probeTimeout: '--probe-timeout',
+  cleanup: '--cleanup',
+  cleanupOnly: '--cleanup-only',
+  reconcile: '--reconcile',
+  forceApply: '--force-apply',
+  cniMode: '--cni-mode',
+  nativeNftables: '--native-nftables',
+  forceIptablesBinary: '--force-iptables-binary',
+  networkNamespace: '--network-namespace',
   iptablesMode: '--iptables-mode',
   ipv6: '--ipv6',
   dnsPort: '--dns-port',
@@ -79,12 +105,16 @@ export const FLAG_NAMES = {
   lockRetries: '--lock-retries',
   lockRetryDelay: '--lock-retry-delay',
   logFormat: '--log-format',
-  runValidation: '--run-validation',
-} as const satisfies Partial<Record<keyof RawInitFlags, string>>;
+  log_as_json: '--log_as_json',
+  log_output_level: '--log_output_level',
+  log_stacktrace_level: '--log_stacktrace_level',
+  log_caller: '--log_caller',
+  log_target: '--log_target',
+} as const satisfies Record<keyof RawInitFlags, string>;
 
-type FlagKey = keyof typeof FLAG_NAMES;
+export type FlagKey = keyof typeof FLAG_NAMES;
 
-function fail(flag: FlagKey, value: string, reason: string): never {
+export function fail(flag: FlagKey, value: string, reason: string): never {
   throw new InitFlagError(FLAG_NAMES[flag], value, reason);
 }
 
@@ -92,13 +122,16 @@ function fail(flag: FlagKey, value: string, reason: string): never {
 // far beyond any real list (about 4,000 CIDRs) and keeps a hostile value from costing much.
 const MAX_FLAG_LENGTH = 65536;
 
-/** Splits a comma-separated list; an empty string is an empty list. Empty items are errors. */
+/**
+ * Splits a comma-separated list. Items are trimmed and empty items are dropped, as
+ * istio-iptables does (`15020,15021,` is its own test input): an empty string is an empty list.
+ */
 function splitList(flag: FlagKey, value: string): string[] {
   if (value.length > MAX_FLAG_LENGTH) fail(flag, `${value.slice(0, 40)}...`, `longer than ${MAX_FLAG_LENGTH} characters`);
-  if (value.trim() === '') return [];
-  const items = value.split(',').map((s) => s.trim());
-  if (items.some((s) => s === '')) fail(flag, value, 'contains an empty item (two commas in a row, or a trailing comma)');
-  return items;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function dedupe<T>(items: readonly T[], key: (t: T) => string): T[] {
@@ -110,8 +143,6 @@ function dedupe<T>(items: readonly T[], key: (t: T) => string): T[] {
     return true;
   });
 }
-
-const DIGITS = /^[0-9]{1,10}$/;
 
 /** A TCP/UDP port, 1-65535. */
 export function parsePort(flag: FlagKey, value: string): number {
@@ -146,8 +177,11 @@ export function parsePortSelection(flag: FlagKey, value: string): PortSelection 
   return { kind: 'list', ports: parsePortList(flag, value) };
 }
 
-/** An IPv4 or IPv6 CIDR, or a bare address (a /32 or /128). Host bits are cleared. */
-function parseCidrItem(flag: FlagKey, item: string, whole: string): Cidr {
+/**
+ * An IPv4 or IPv6 CIDR, or a bare address (a /32 or /128). Host bits are cleared.
+ * `loopback` says whether the address as written is a loopback address.
+ */
+function parseCidrItem(flag: FlagKey, item: string, whole: string): { cidr: Cidr; loopback: boolean } {
   const slash = item.indexOf('/');
   const addr = slash === -1 ? item : item.slice(0, slash);
   const prefixText = slash === -1 ? undefined : item.slice(slash + 1);
@@ -174,32 +208,54 @@ function parseCidrItem(flag: FlagKey, item: string, whole: string): Cidr {
     family === 'ipv4'
       ? ipaddr.IPv4.networkAddressFromCIDR(`${addr}/${prefix}`).toString()
       : ipaddr.IPv6.networkAddressFromCIDR(`${addr}/${prefix}`).toRFC5952String();
-  return { family, address: network, prefix };
+  return { cidr: { family, address: network, prefix }, loopback: ipaddr.parse(addr).range() === 'loopback' };
+}
+
+function parseCidrItems(flag: FlagKey, value: string): { cidr: Cidr; loopback: boolean }[] {
+  const items = splitList(flag, value).map((item) => parseCidrItem(flag, item, value));
+  return dedupe(items, (c) => `${c.cidr.address}/${c.cidr.prefix}`);
 }
 
 export function parseCidrList(flag: FlagKey, value: string): Cidr[] {
-  const items = splitList(flag, value).map((item) => parseCidrItem(flag, item, value));
-  return dedupe(items, (c) => `${c.address}/${c.prefix}`);
+  return parseCidrItems(flag, value).map((c) => c.cidr);
 }
 
 /** `*` means every destination; otherwise a CIDR list (empty: none). */
 export function parseCidrSelection(flag: FlagKey, value: string): CidrSelection {
   if (value.trim() === '*') return { kind: 'all' };
-  return { kind: 'list', cidrs: parseCidrList(flag, value) };
+  const items = parseCidrItems(flag, value);
+  return { kind: 'list', cidrs: items.map((c) => c.cidr), hasLoopback: items.some((c) => c.loopback) };
 }
 
 // 2^32 - 1 is (uid_t)-1, "no user", in the kernel; the largest real ID is one less.
 const MAX_ID = 4294967294;
+const ID_ITEM = /^([0-9]{1,10})(?:-([0-9]{1,10}))?$/;
+// A user or group name as useradd accepts it (and iptables' owner match looks up): letters,
+// digits, '_', '.', '-', not starting with a digit, '.' or '-', at most 32 characters.
+const OWNER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 
-/** A comma-separated list of numeric UIDs or GIDs; at least one. */
-export function parseIdList(flag: FlagKey, value: string): number[] {
-  const items = splitList(flag, value);
-  if (items.length === 0) fail(flag, value, 'needs at least one numeric ID');
-  const ids = items.map((item) => {
-    if (!DIGITS.test(item) || Number(item) > MAX_ID) fail(flag, value, `'${item}' is not a numeric ID between 0 and ${MAX_ID}`);
-    return Number(item);
-  });
-  return dedupe(ids, String);
+/** One user or group: a numeric ID, an ID range `1000-2000`, or a name. */
+function parseOwnerItem(flag: FlagKey, item: string, whole: string): OwnerId {
+  const m = ID_ITEM.exec(item);
+  if (m !== null) {
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (from > MAX_ID || to > MAX_ID) fail(flag, whole, `'${item}' is above the largest ID, ${MAX_ID}`);
+    if (to < from) fail(flag, whole, `in '${item}' the upper bound is below the lower bound`);
+    return from === to ? String(from) : `${from}-${to}`;
+  }
+  if (!OWNER_NAME.test(item)) {
+    fail(flag, whole, `'${item}' is not a numeric ID, an ID range (1000-2000) or a user or group name`);
+  }
+  return item;
+}
+
+/** A comma-separated list of users or groups (IDs, ID ranges or names). */
+export function parseOwnerList(flag: FlagKey, value: string): OwnerId[] {
+  return dedupe(
+    splitList(flag, value).map((item) => parseOwnerItem(flag, item, value)),
+    (s) => s,
+  );
 }
 
 // Linux interface names are at most 15 bytes (IFNAMSIZ 16 with the NUL) and may not contain
@@ -217,113 +273,72 @@ export function parseInterfaceList(flag: FlagKey, value: string): string[] {
   return dedupe(items, (s) => s);
 }
 
-function parseEnum<T extends string>(flag: FlagKey, value: string, allowed: readonly T[]): T {
+export function parseEnum<T extends string>(flag: FlagKey, value: string, allowed: readonly T[]): T {
   const found = allowed.find((a) => a === value);
   if (found === undefined) fail(flag, value, `must be one of ${allowed.join(', ')}`);
   return found;
 }
 
-function parseInteger(flag: FlagKey, value: string, min: number, max: number, unit: string): number {
-  if (!/^[0-9]{1,9}$/.test(value.trim())) fail(flag, value, `must be a whole number of ${unit} between ${min} and ${max}`);
+export function parseInteger(flag: FlagKey, value: string, min: number, max: number, unit: string): number {
+  if (!/^[0-9]{1,10}$/.test(value.trim())) fail(flag, value, `must be a whole number of ${unit} between ${min} and ${max}`);
   const n = Number(value.trim());
   if (n < min || n > max) fail(flag, value, `must be a whole number of ${unit} between ${min} and ${max}`);
   return n;
 }
 
-// The validation connection either lands on the listener almost at once or not at all;
-// 100 ms is the shortest timeout that is not a race on a loaded node, 60 s the longest an
-// init container should sit on a failure.
-const MIN_PROBE_MS = 100;
-const MAX_PROBE_MS = 60000;
+/** A boolean as istio-iptables (Go's strconv.ParseBool) reads it; bare flags are `true`. */
+export function parseBool(flag: FlagKey, value: BoolFlag | undefined): boolean {
+  if (value === undefined || typeof value === 'boolean') return value === true;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  return fail(flag, value, 'must be true or false (or 1, 0, t, f, TRUE, FALSE, True, False)');
+}
 
-/** A duration as Istio writes it: `5s`, `500ms`; a bare number is seconds. */
+// The validation connection either lands on the listener almost at once or not at all. 1 ms
+// is the shortest timer worth arming; an hour is far past any init container's patience.
+const MIN_PROBE_MS = 1;
+const MAX_PROBE_MS = 3_600_000;
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration as Go writes it (istio's --probe-timeout): `5s`, `500ms`, `1m30s`, `1.5s`; a
+ * bare number is seconds (siding's own shorthand). One pass over the text, no backtracking.
+ */
 export function parseDuration(flag: FlagKey, value: string): number {
-  const m = /^([0-9]{1,6})(ms|s)?$/.exec(value.trim());
-  if (m === null) fail(flag, value, "must be a duration such as '5s' or '500ms'");
-  const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
-  if (ms < MIN_PROBE_MS || ms > MAX_PROBE_MS) fail(flag, value, `must be between ${MIN_PROBE_MS}ms and ${MAX_PROBE_MS / 1000}s`);
-  return ms;
+  const text = value.trim();
+  const bad = (): never => fail(flag, value, "must be a duration such as '5s', '500ms' or '1m30s'");
+  if (text.length === 0 || text.length > 64) bad();
+  if (/^[0-9]{1,6}$/.test(text)) return checkProbeMs(flag, value, Number(text) * 1000);
+  let ms = 0;
+  let i = 0;
+  while (i < text.length) {
+    const start = i;
+    while (i < text.length && (isDigit(text[i]) || text[i] === '.')) i++;
+    const number = text.slice(start, i);
+    if (!/^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(number)) bad();
+    const unitStart = i;
+    while (i < text.length && !isDigit(text[i]) && text[i] !== '.') i++;
+    const factor = DURATION_UNITS[text.slice(unitStart, i)];
+    if (factor === undefined) bad();
+    ms += Number(number) * (factor as number);
+  }
+  return checkProbeMs(flag, value, ms);
+}
+
+function isDigit(c: string | undefined): boolean {
+  return c !== undefined && c >= '0' && c <= '9';
+}
+
+function checkProbeMs(flag: FlagKey, value: string, ms: number): number {
+  if (!(ms >= MIN_PROBE_MS && ms <= MAX_PROBE_MS)) fail(flag, value, `must be between ${MIN_PROBE_MS}ms and 1h`);
+  return Math.round(ms);
 }
 
 /** Checks a --netns value: an absolute path to an existing namespace file. */
-export function parseNetns(value: string, exists: (path: string) => boolean): string {
+export function parseNetns(flag: FlagKey, value: string, exists: (path: string) => boolean): string {
   if (!value.startsWith('/') || value.includes('\0') || value.length > 4096) {
-    fail('netns', value, 'must be an absolute path such as /var/run/netns/NAME or /proc/PID/ns/net');
+    fail(flag, value, 'must be an absolute path such as /var/run/netns/NAME or /proc/PID/ns/net');
   }
-  if (!exists(value)) fail('netns', value, 'no such file');
+  if (!exists(value)) fail(flag, value, 'no such file');
   return value;
-}
-
-export interface ParseEnv {
-  /** Whether a path exists (for --netns). */
-  exists: (path: string) => boolean;
-}
-
-/**
- * Turns raw flag values into `InitOptions`. Throws `InitFlagError` (exit 2) on the first bad
- * value; when it returns, every value is valid and no program has been run.
- */
-export function parseInitFlags(raw: RawInitFlags, env: ParseEnv): InitOptions {
-  const mode = raw.istioInboundInterceptionMode ?? DEFAULTS.mode;
-  if (mode === 'TPROXY') {
-    fail('istioInboundInterceptionMode', mode, 'TPROXY interception is not implemented by siding yet; use REDIRECT');
-  }
-  parseEnum('istioInboundInterceptionMode', mode, ['REDIRECT', 'TPROXY']);
-
-  const proxyUids = parseIdList('proxyUid', raw.proxyUid ?? DEFAULTS.proxyUid);
-  const proxyGids = raw.proxyGid === undefined ? proxyUids : parseIdList('proxyGid', raw.proxyGid);
-  const redirectDns = raw.redirectDns === true;
-  const dnsPort = parsePort('dnsPort', raw.dnsPort ?? String(DEFAULTS.dnsPort));
-
-  const redirect: RedirectConfig = {
-    proxyPort: parsePort('envoyPort', raw.envoyPort ?? String(DEFAULTS.proxyPort)),
-    inboundPort: parsePort('inboundCapturePort', raw.inboundCapturePort ?? String(DEFAULTS.inboundPort)),
-    tunnelPort: parsePort('inboundTunnelPort', raw.inboundTunnelPort ?? String(DEFAULTS.tunnelPort)),
-    proxyUids,
-    proxyGids,
-    mode: 'REDIRECT',
-    outboundInclude: parseCidrSelection('istioServiceCidr', raw.istioServiceCidr ?? ''),
-    outboundExclude: parseCidrList('istioServiceExcludeCidr', raw.istioServiceExcludeCidr ?? ''),
-    inboundInclude: parsePortSelection('istioInboundPorts', raw.istioInboundPorts ?? ''),
-    inboundExcludePorts: parsePortList('istioLocalExcludePorts', raw.istioLocalExcludePorts ?? ''),
-    outboundExcludePorts: parsePortList('istioLocalOutboundPortsExclude', raw.istioLocalOutboundPortsExclude ?? ''),
-    outboundIncludePorts: parsePortList('istioOutboundPorts', raw.istioOutboundPorts ?? ''),
-    excludeInterfaces: parseInterfaceList('istioExcludeInterfaces', raw.istioExcludeInterfaces ?? ''),
-    virtualInterfaces: parseInterfaceList('kubeVirtInterfaces', raw.kubeVirtInterfaces ?? ''),
-    dns: redirectDns ? { enabled: true, port: dnsPort } : { enabled: false },
-  };
-
-  const iptablesMode: IptablesMode = parseEnum('iptablesMode', raw.iptablesMode ?? 'auto', ['auto', 'legacy', 'nft']);
-  const ipv6: Ipv6Mode = parseEnum('ipv6', raw.ipv6 ?? 'auto', ['auto', 'on', 'off']);
-  const logFormat: LogFormat = parseEnum('logFormat', raw.logFormat ?? 'text', ['text', 'json']);
-  const netns = raw.netns === undefined ? undefined : parseNetns(raw.netns, env.exists);
-
-  const cleanup = raw.cleanup === true || raw.cleanupOnly === true;
-  const runValidation = raw.runValidation === true;
-  if (cleanup && runValidation) {
-    fail('runValidation', 'true', 'cannot be combined with --cleanup (there would be no rules to validate)');
-  }
-
-  return {
-    redirect,
-    action: cleanup ? 'cleanup' : 'apply',
-    dryRun: raw.dryRun === true,
-    skipRuleApply: raw.skipRuleApply === true,
-    runValidation,
-    validation: {
-      probePort: parsePort('iptablesProbePort', raw.iptablesProbePort ?? String(DEFAULTS.probePort)),
-      timeoutMs: parseDuration('probeTimeout', raw.probeTimeout ?? DEFAULTS.probeTimeout),
-    },
-    iptablesMode,
-    ipv6,
-    netns,
-    lock: {
-      // iptables -w takes whole seconds; 600 s is the longest wait worth blocking a pod for.
-      waitSeconds: parseInteger('lockWait', raw.lockWait ?? String(DEFAULTS.lockWaitSeconds), 1, 600, 'seconds'),
-      // Each retry already waited --lock-wait; 20 bounds the worst case to minutes, not hours.
-      retries: parseInteger('lockRetries', raw.lockRetries ?? String(DEFAULTS.lockRetries), 0, 20, 'retries'),
-      retryDelayMs: parseInteger('lockRetryDelay', raw.lockRetryDelay ?? String(DEFAULTS.lockRetryDelayMs), 0, 60000, 'milliseconds'),
-    },
-    logFormat,
-  };
 }

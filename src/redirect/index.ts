@@ -1,7 +1,11 @@
 /** Public surface of src/redirect (see README.md). */
 export * from './config.js';
-export { parseInitFlags, FLAG_NAMES } from './flags.js';
-export type { RawInitFlags, ParseEnv } from './flags.js';
+export { FLAG_NAMES } from './flags.js';
+export type { RawInitFlags } from './flags.js';
+export { parseInitFlags } from './options.js';
+export type { ParseEnv } from './options.js';
+export { ENV_VARS, ENV_ONLY } from './environment.js';
+export { decideIpv6 } from './ipv6.js';
 export { buildRules, chainsOf, capturesInbound, CHAINS, CHAIN_PREFIX, COMMENT_PREFIX, PURPOSES, TABLES } from './rules.js';
 export type { Rule, Table, Purpose } from './rules.js';
 export { render, renderRule, renderCleanup, renderCleanupForRules, renderRestore } from './render.js';
@@ -9,10 +13,11 @@ export { parseSave, sidingState, normaliseSave, hasRules } from './save.js';
 export type { SavedRuleset, SidingState, SidingTableState } from './save.js';
 export { SpawnRunner, RecordingRunner, CountingRunner, programOf } from './runner.js';
 export type { Command, Runner, RunResult, Responder } from './runner.js';
-export { NamespaceHost, lookPath, readFileOrUndefined } from './host.js';
+export { NamespaceHost, lookPath, readFileOrUndefined, localAddresses, parseIpAddrShow } from './host.js';
+export type { InterfaceAddress } from './host.js';
 export { detectBackend, likelyMissingModules } from './backend.js';
 export type { Backend } from './backend.js';
-export { applyRedirect, cleanupRedirect, classifyFailure, hasGlobalIpv6 } from './apply.js';
+export { applyRedirect, cleanupRedirect, classifyFailure } from './apply.js';
 export type { ApplyReport, CleanupReport } from './apply.js';
 export { chooseProbeTarget, capturesOutbound, probeRedirect, validateRedirect } from './validate.js';
 export type { ProbeOutcome, ProbeTarget, Prober } from './validate.js';

@@ -12,6 +12,8 @@ export interface Command {
   readonly args: readonly string[];
   /** Written to the program's stdin. */
   readonly input?: string;
+  /** Variables added to siding's own environment for this program. */
+  readonly env?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number;
 }
 
@@ -44,6 +46,7 @@ export class SpawnRunner implements Runner {
       const child = spawn(cmd.file, [...cmd.args], {
         stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         timeout: cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        ...(cmd.env === undefined ? {} : { env: { ...process.env, ...cmd.env } }),
       });
       let stdout = '';
       let stderr = '';

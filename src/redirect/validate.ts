@@ -37,16 +37,18 @@ function inCidrs(family: Family, address: string, cidrs: readonly Cidr[]): boole
 }
 
 /**
- * Whether the outbound rules redirect a TCP connection from a non-proxy user to
- * address:port over a normal (not lo, not excluded) interface to the proxy port. Mirrors the
- * order of SIDING_OUTPUT in rules.ts.
+ * Whether the outbound rules redirect a TCP connection to address:port, made by root (UID
+ * and GID 0, as siding init runs) over a normal (not lo, not excluded) interface, to the
+ * proxy port. Mirrors the order of SIDING_OUTPUT in rules.ts.
  */
 export function capturesOutbound(cfg: RedirectConfig, family: Family, address: string, port: number): boolean {
-  if (cfg.dns.enabled && port === 53) return false;
-  if (address === (family === 'ipv4' ? '127.0.0.1' : '::1')) return false;
-  if (inRanges(port, cfg.outboundIncludePorts)) return true;
   if (inRanges(port, cfg.outboundExcludePorts)) return false;
+  const groups = cfg.ownerGroups;
+  if (groups.kind === 'all-except' ? groups.groups.includes('0') : !groups.groups.includes('0')) return false;
+  if (cfg.dns.kind !== 'off' && port === 53) return false;
+  if (family === 'ipv4' ? inCidrs(family, address, [cfg.ipv4Loopback]) : address === '::1') return false;
   if (inCidrs(family, address, cfg.outboundExclude)) return false;
+  if (inRanges(port, cfg.outboundIncludePorts)) return true;
   if (cfg.outboundInclude.kind === 'all') return true;
   return inCidrs(family, address, cfg.outboundInclude.cidrs);
 }

@@ -1,0 +1,47 @@
+/**
+ * The two system files `siding init` reads, parsed as istio-iptables reads them: the
+ * nameservers of /etc/resolv.conf (DNS capture is limited to them) and a user's UID from
+ * /etc/passwd (ENVOY_USER, the default -u). Pure: text in, values out.
+ */
+import ipaddr from 'ipaddr.js';
+import type { DnsServer } from './config.js';
+
+// resolv.conf is a few lines; a hostile or corrupt one is cut here so it cannot cost much.
+const MAX_FILE_CHARS = 1 << 20;
+// More nameservers than any resolver uses; bounds the rules they become.
+const MAX_NAMESERVERS = 64;
+
+/**
+ * The `nameserver` addresses of a resolv.conf, in order, without duplicates. Entries that are
+ * not plain IPv4 or IPv6 addresses (host names, zone-scoped link-local addresses) are skipped.
+ */
+export function nameservers(conf: string): DnsServer[] {
+  const out: DnsServer[] = [];
+  const seen = new Set<string>();
+  for (const line of conf.slice(0, MAX_FILE_CHARS).split('\n')) {
+    const fields = line.trim().split(/[ \t]+/);
+    if (fields[0] !== 'nameserver' || fields[1] === undefined) continue;
+    const text = fields[1];
+    let server: DnsServer | undefined;
+    if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
+      server = { family: 'ipv4', address: ipaddr.IPv4.parse(text).toString() };
+    } else if (text.includes(':') && !text.includes('%') && ipaddr.IPv6.isValid(text)) {
+      server = { family: 'ipv6', address: ipaddr.IPv6.parse(text).toRFC5952String() };
+    }
+    if (server === undefined || seen.has(server.address)) continue;
+    seen.add(server.address);
+    out.push(server);
+    if (out.length === MAX_NAMESERVERS) break;
+  }
+  return out;
+}
+
+/** The UID of a user named in /etc/passwd (`name:password:uid:...`), or undefined. */
+export function uidOfUser(passwd: string | undefined, name: string): string | undefined {
+  if (passwd === undefined || name === '') return undefined;
+  for (const line of passwd.slice(0, MAX_FILE_CHARS).split('\n')) {
+    const cols = line.split(':');
+    if (cols[0] === name && cols[2] !== undefined && /^[0-9]{1,10}$/.test(cols[2])) return String(Number(cols[2]));
+  }
+  return undefined;
+}
