@@ -59,7 +59,7 @@ function d(key: FlagKey, text: string): string {
   return names === undefined ? text : `${text} [${names.map((n) => `$${n}`).join(', ')}]`;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** `siding init`: parse flags into InitOptions (exit 2 on a bad value), then runInit. */
 export function registerInit(program: Command, overrides: Partial<InitCliDeps> = {}): void {

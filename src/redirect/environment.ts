@@ -73,7 +73,9 @@ export function mergeEnvironment(given: RawInitFlags, environment: Environment):
       source.set(key, name);
     }
   }
-  return { raw: raw as RawInitFlags, source };
+  // Only string values were added, each under a key whose flag takes a string.
+  const merged: RawInitFlags = raw;
+  return { raw: merged, source };
 }
 
 /** Runs a flag-grammar parser on a variable's value, naming the variable on failure. */

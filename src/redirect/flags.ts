@@ -178,6 +178,19 @@ export function parsePortSelection(flag: FlagKey, value: string): PortSelection 
 }
 
 /**
+ * Parses an IPv6 address. An address ending in a dotted quad (`::127.0.0.53`, `64:ff9b::1.2.3.4`)
+ * has it rewritten to two hex groups first: ipaddr.js would read every such address as
+ * IPv4-mapped (`::ffff:127.0.0.53`), which names another address.
+ */
+export function parseIpv6(text: string): ipaddr.IPv6 {
+  const colon = text.lastIndexOf(':');
+  const tail = text.slice(colon + 1);
+  if (!tail.includes('.') || !ipaddr.IPv4.isValidFourPartDecimal(tail)) return ipaddr.IPv6.parse(text);
+  const [a = 0, b = 0, c = 0, d = 0] = ipaddr.IPv4.parse(tail).octets;
+  return ipaddr.IPv6.parse(`${text.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`);
+}
+
+/**
  * An IPv4 or IPv6 CIDR, or a bare address (a /32 or /128). Host bits are cleared.
  * `loopback` says whether the address as written is a loopback address.
  */
@@ -190,7 +203,7 @@ function parseCidrItem(flag: FlagKey, item: string, whole: string): { cidr: Cidr
     family = 'ipv4';
   } else if (addr.includes(':') && !addr.includes('%') && ipaddr.IPv6.isValid(addr)) {
     family = 'ipv6';
-    if (ipaddr.IPv6.parse(addr).isIPv4MappedAddress()) {
+    if (parseIpv6(addr).isIPv4MappedAddress()) {
       fail(flag, whole, `'${item}' is an IPv4-mapped IPv6 address; write the IPv4 form`);
     }
   } else {
@@ -204,11 +217,12 @@ function parseCidrItem(flag: FlagKey, item: string, whole: string): { cidr: Cidr
     }
     prefix = Number(prefixText);
   }
+  const parsed = family === 'ipv4' ? ipaddr.IPv4.parse(addr) : parseIpv6(addr);
   const network =
     family === 'ipv4'
       ? ipaddr.IPv4.networkAddressFromCIDR(`${addr}/${prefix}`).toString()
-      : ipaddr.IPv6.networkAddressFromCIDR(`${addr}/${prefix}`).toRFC5952String();
-  return { cidr: { family, address: network, prefix }, loopback: ipaddr.parse(addr).range() === 'loopback' };
+      : ipaddr.IPv6.networkAddressFromCIDR(`${(parsed as ipaddr.IPv6).toNormalizedString()}/${prefix}`).toRFC5952String();
+  return { cidr: { family, address: network, prefix }, loopback: parsed.range() === 'loopback' };
 }
 
 function parseCidrItems(flag: FlagKey, value: string): { cidr: Cidr; loopback: boolean }[] {

@@ -7,7 +7,7 @@ import type { Family, InitOptions } from './config.js';
 import { cleanupRedirect, applyRedirect } from './apply.js';
 import type { ApplyReport, ApplySettings, CleanupReport, RedirectDeps } from './apply.js';
 import { NamespaceHost } from './host.js';
-import type { LookPath } from './host.js';
+import type { InterfaceAddress, LookPath } from './host.js';
 import type { Logger } from './log.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
@@ -27,6 +27,8 @@ export interface InitDeps {
   readonly log: Logger;
   /** Validation in the current namespace (default: probeRedirect, in this process). */
   readonly prober?: Prober;
+  /** The addresses of siding's own namespace (default: read with getifaddrs). */
+  readonly addresses?: () => InterfaceAddress[];
   /** --cni-mode: makes an xtables lock file of this run's own; `remove` deletes it afterwards. */
   readonly privateLockFile?: () => { path: string; remove: () => void };
 }
@@ -89,7 +91,10 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     return { validated: false };
   }
 
-  const host = new NamespaceHost({ runner: deps.runner, lookPath: deps.lookPath, readFile: deps.readFile }, opts.netns);
+  const host = new NamespaceHost(
+    { runner: deps.runner, lookPath: deps.lookPath, readFile: deps.readFile, ...(deps.addresses === undefined ? {} : { addresses: deps.addresses }) },
+    opts.netns,
+  );
   const redirectDeps: RedirectDeps = { host, log: deps.log, sleep: deps.sleep };
   let lock: { path: string; remove: () => void } | undefined;
   if (opts.privateLock) {

@@ -58,7 +58,8 @@ export async function addPassthroughAddress(host: NamespaceHost): Promise<boolea
   const args = ['-6', 'addr', 'add', ADDRESS, 'dev', 'lo'];
   const r = await host.run(ip, args);
   if (r.exitCode === 0) return true;
-  if (/File exists/i.test(r.stderr)) return false;
+  // iproute2 says "File exists", or with extended acks "address already assigned".
+  if (/File exists|already assigned/i.test(r.stderr)) return false;
   throw new ApplyError(`could not add ${ADDRESS} to lo (exit ${r.exitCode}): ${firstLine(r.stderr)}`, { command: [ip, ...args], exitCode: r.exitCode, stderr: r.stderr });
 }
 

@@ -5,6 +5,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { DnsServer } from './config.js';
+import { parseIpv6 } from './flags.js';
 
 // resolv.conf is a few lines; a hostile or corrupt one is cut here so it cannot cost much.
 const MAX_FILE_CHARS = 1 << 20;
@@ -26,7 +27,7 @@ export function nameservers(conf: string): DnsServer[] {
     if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
       server = { family: 'ipv4', address: ipaddr.IPv4.parse(text).toString() };
     } else if (text.includes(':') && !text.includes('%') && ipaddr.IPv6.isValid(text)) {
-      server = { family: 'ipv6', address: ipaddr.IPv6.parse(text).toRFC5952String() };
+      server = { family: 'ipv6', address: parseIpv6(text).toRFC5952String() };
     }
     if (server === undefined || seen.has(server.address)) continue;
     seen.add(server.address);
