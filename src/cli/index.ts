@@ -1,9 +1,8 @@
-import { Command, CommanderError } from 'commander';
-import { errorMessage, InitFlagError, InputError, ValidationError } from '../errors/index.js';
+import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { runProgram } from './run.js';
 
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, validation: 126 } as const;
+export { EXIT, exitCodeFor } from './run.js';
 
 type Register = (program: Command) => void;
 
@@ -40,24 +39,5 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  * long-running servers) keep control of the process.
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = await buildProgram(argv);
-  program.commands.forEach((c) => c.exitOverride());
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // help and version "errors" are successes; everything else is a usage error.
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    process.stderr.write(`siding: ${errorMessage(e)}\n`);
-    process.exitCode = exitCodeFor(e);
-  }
-}
-
-/** Maps an error to the documented exit code (README, "Exit codes"). */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof InputError) return EXIT.usage;
-  if (e instanceof ValidationError) return EXIT.validation;
-  return EXIT.failure;
+  await runProgram(await buildProgram(argv), argv);
 }

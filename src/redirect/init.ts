@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
-import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
+import { chooseProbeTarget, remoteProber, validateRedirect } from './validate.js';
 import type { Prober } from './validate.js';
 import { ApplyError, InitFlagError } from '../errors/index.js';
 import { FLAG_NAMES } from './flags.js';
@@ -109,7 +109,8 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
     if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
     if (target !== undefined) {
-      const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
+      // Loaded only here: node:net and node:crypto cost every other run time and memory.
+      const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? (await import('./probe-local.js')).probeRedirect);
       await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);
     }
     return { ...(applied === undefined ? {} : { applied }), validated: target !== undefined };

@@ -32,7 +32,8 @@ import type { InitCliDeps } from '../../src/cli/init.js';
 import { InitFlagError, ValidationError } from '../../src/errors/index.js';
 import { normaliseSave } from '../../src/redirect/save.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+/** The `siding` executable as installed (package.json bin): `siding init` runs its own bundle. */
+export const CLI = fileURLToPath(new URL('../../dist/siding.cjs', import.meta.url));
 export const PROXY = 1337;
 export const APP = 2000;
 
@@ -364,7 +365,7 @@ export class Lab {
     return run('ip', ['netns', 'exec', this.pod, file, ...args], { env, cleanEnv: true });
   }
 
-  /** Runs the built CLI, `node dist/cli.js <args>`, as a process inside the pod namespace. */
+  /** Runs the built CLI, `node dist/siding.cjs <args>`, as a process inside the pod namespace. */
   cli(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
     return run('ip', ['netns', 'exec', this.pod, process.execPath, CLI, ...args], { env });
   }
