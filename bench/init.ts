@@ -208,8 +208,10 @@ async function dryRunPayload(): Promise<string> {
   return lines.slice(1).join('\n');
 }
 
+/** The family a program serves; reading the addresses decides about IPv6, so it counts there. */
 function familyOf(cmd: Command): 'ipv4' | 'ipv6' {
-  return [cmd.file, ...cmd.args].some((a) => a.includes('ip6tables') || a.includes('ip6_tables') || a === '-6') ? 'ipv6' : 'ipv4';
+  const args = [cmd.file, ...cmd.args];
+  return args.some((a) => a.includes('ip6tables') || a.includes('ip6_tables') || a === '-6') || (args.includes('addr') && args.includes('show')) ? 'ipv6' : 'ipv4';
 }
 
 /** One apply with --netns (CNI mode) through the library, counting what its runner runs. */
