@@ -16,6 +16,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   inject: async () => (await import('./inject.js')).registerInject,
   check: async () => (await import('./check.js')).registerCheck,
   certs: async () => (await import('./certs.js')).registerCerts,
+  proxy: async () => (await import('./proxy.js')).registerProxy,
 };
 
 /**

@@ -4,14 +4,14 @@
  */
 import { CommanderError } from 'commander';
 import type { Command } from 'commander';
-import { errorMessage, InitFlagError, InputError, ValidationError } from '../errors/index.js';
+import { errorMessage, InitFlagError, InputError, ProxyFlagError, ValidationError } from '../errors/index.js';
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, validation: 126 } as const;
 
 /** Maps an error to the documented exit code (README, "Exit codes"). */
 export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof InputError) return EXIT.usage;
+  if (e instanceof InitFlagError || e instanceof ProxyFlagError || e instanceof InputError) return EXIT.usage;
   if (e instanceof ValidationError) return EXIT.validation;
   return EXIT.failure;
 }

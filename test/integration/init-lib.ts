@@ -198,6 +198,8 @@ export interface LabOptions {
   /** UID and GID the pod's stub servers run as: the proxy's, so DNS answers get its conntrack zone. */
   proxyUid?: number;
   proxyGid?: number;
+  /** Start the stub servers (default true; the proxy tests bring their own servers and the real proxy). */
+  stubs?: boolean;
 }
 
 /** A pod namespace and a peer namespace joined by a veth pair, with stub servers. */
@@ -213,7 +215,10 @@ export class Lab {
     this.peer = `sdt-${process.pid}-${tag}-${labCounter}-peer`;
   }
 
-  /** Creates the namespaces, the veth pairs and the addresses; starts the stub servers. */
+  /**
+   * Creates the namespaces, the veth pairs and the addresses; starts the stub servers unless
+   * `stubs` is false (the proxy tests bring their own servers and the real proxy).
+   */
   static async create(tag: string, opts: LabOptions = {}): Promise<Lab> {
     const lab = new Lab(tag);
     const ipv6 = opts.ipv6 === true;
@@ -253,6 +258,7 @@ export class Lab {
       }
       await must('ip', ['-n', lab.pod, '-batch', '-'], pod.map((c) => `${c}\n`).join(''));
       await must('ip', ['-n', lab.peer, '-batch', '-'], peer.map((c) => `${c}\n`).join(''));
+      if (opts.stubs === false) return lab;
       const proxyUid = opts.proxyUid ?? PROXY;
       const servers = Promise.all([
         lab.startServers(lab.pod, {
@@ -329,6 +335,20 @@ export class Lab {
         reject(new Error(`stub servers in ${ns} exited ${code}: ${out}`));
       });
     });
+  }
+
+  /**
+   * Starts a long-running program inside a namespace as a user (`ip netns exec NS setpriv
+   * ...`); it is killed by destroy() if still running. The returned process is the program
+   * itself (ip and setpriv exec into it), so its pid is the program's.
+   */
+  spawnIn(from: 'pod' | 'peer', uid: number, file: string, args: readonly string[]): ChildProcess {
+    const ns = from === 'pod' ? this.pod : this.peer;
+    const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups', file, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.servers.push(child);
+    return child;
   }
 
   /** Connects from a namespace as a given user; returns the answer, 'TIMEOUT' or 'ERR <code>'. */
