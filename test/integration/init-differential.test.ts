@@ -135,6 +135,15 @@ const DOCUMENTED: readonly { readonly caseName: string; readonly probe: string; 
   })),
 ];
 
+/** Two labs made side by side; when one cannot be made, the other is taken down again. */
+async function twinLabs(opts: LabOptions): Promise<[Lab, Lab]> {
+  const made = await Promise.allSettled([Lab.create('istio', opts), Lab.create('siding', opts)]);
+  const [a, b] = made;
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  for (const m of made) if (m.status === 'fulfilled') await m.value.destroy();
+  throw (a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) as Error;
+}
+
 const show = (args: readonly string[]): string => args.map((a) => (a === '' ? "''" : /[\s*]/.test(a) ? `'${a}'` : a)).join(' ');
 const fmt = (r: Result): string => `exit ${r.code}\n${r.stderr.slice(-1500)}${r.stdout.slice(-1500)}`;
 
@@ -148,7 +157,7 @@ describe('siding init behaves like istio-iptables for the same flags (real traff
     it(`answers every probe as istio-iptables does: ${c.name} (${show(c.args)}${c.env === undefined ? '' : ` with ${Object.keys(c.env).join(', ')}`})`, async (t) => {
       const started = Date.now();
       const opts = c.lab ?? DUAL;
-      const [a, b] = await Promise.all([Lab.create('istio', opts), Lab.create('siding', opts)]);
+      const [a, b] = await twinLabs(opts);
       try {
         const [ri, rs] = await Promise.all([a.exec(istio, c.args, c.env), b.exec(process.execPath, [CLI, 'init', ...c.args], c.env)]);
         if (c.bothRefuse === true) {
