@@ -19,29 +19,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Bench } from 'tinybench';
-import {
-  buildRules,
-  CountingRunner,
-  SpawnRunner,
-  lookPath,
-  memoryLogger,
-  parseInitFlags,
-  programOf,
-  readFileOrUndefined,
-  render,
-  runInit,
-  type Command,
-  type ParseEnv,
-  type RawInitFlags,
-} from '../src/redirect/index.js';
+import type { RawInitFlags } from '../src/redirect/flags.js';
+import { lookPath, readFileOrUndefined } from '../src/redirect/host.js';
+import { runInit } from '../src/redirect/init.js';
+import { memoryLogger } from '../src/redirect/log.js';
+import { parseInitFlags, type ParseEnv } from '../src/redirect/options.js';
+import { render } from '../src/redirect/render.js';
+import { buildRules } from '../src/redirect/rules.js';
+import { CountingRunner, programOf, SpawnRunner, type Command } from '../src/redirect/runner.js';
 import { median, mustRun, REPO, runProgram } from './procs.js';
 
 /** The `siding` executable as installed: `siding init` runs its own CommonJS bundle. */
 const SIDING = path.join(REPO, 'dist/siding.cjs');
 
-/** Istio's default command (its injected istio-init's), as flags. */
-export const SEED_FLAGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
-const SEED_RAW: RawInitFlags = {
+/** The command line Istio's injector gives istio-iptables, as siding init flags. */
+export const ISTIO_INIT_ARGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+const ISTIO_INIT_RAW: RawInitFlags = {
   envoyPort: '15001',
   inboundCapturePort: '15006',
   proxyUid: '1337',
@@ -202,7 +195,7 @@ async function freshNetns(): Promise<{ path: string; remove: () => Promise<void>
 
 /** The IPv4 payload from `siding init --dry-run` (the text after its comment line). */
 async function dryRunPayload(): Promise<string> {
-  const r = await mustRun(process.execPath, [SIDING, 'init', ...SEED_FLAGS, '--dry-run', '--ipv6', 'off']);
+  const r = await mustRun(process.execPath, [SIDING, 'init', ...ISTIO_INIT_ARGS, '--dry-run', '--ipv6', 'off']);
   const lines = r.stdout.split('\n');
   if (!lines[0]?.startsWith('# siding init --dry-run: IPv4')) throw new Error(`unexpected --dry-run output: ${r.stdout.slice(0, 300)}`);
   return lines.slice(1).join('\n');
@@ -219,7 +212,7 @@ async function countPrograms(): Promise<{ commands: Command[] }> {
   const ns = await freshNetns();
   try {
     const runner = new CountingRunner(new SpawnRunner());
-    const opts = parseInitFlags({ ...SEED_RAW, netns: ns.path }, PARSE_ENV);
+    const opts = parseInitFlags({ ...ISTIO_INIT_RAW, netns: ns.path }, PARSE_ENV);
     await runInit(opts, {
       runner,
       lookPath: (n) => lookPath(n),
@@ -263,7 +256,7 @@ function list(n: number, item: (i: number) => string): string {
 export async function benchRules(timeMs: number): Promise<RulesResults> {
   const ports = list(1000, (i) => String(20000 + i));
   const cidrs = list(1000, (i) => `10.${Math.floor(i / 250)}.${i % 250}.0/24`);
-  const raw: RawInitFlags = { ...SEED_RAW, istioLocalOutboundPortsExclude: ports, istioServiceExcludeCidr: cidrs };
+  const raw: RawInitFlags = { ...ISTIO_INIT_RAW, istioLocalOutboundPortsExclude: ports, istioServiceExcludeCidr: cidrs };
   const opts = parseInitFlags(raw, PARSE_ENV);
   const rules = buildRules(opts.redirect, 'ipv4');
   const payload = render(rules);
@@ -319,14 +312,14 @@ export async function benchInit(runs: number, log: (line: string) => void): Prom
     }
   };
   const runSiding = async (): Promise<Measured> => {
-    const m = await inside([process.execPath, SIDING, 'init', ...SEED_FLAGS], 'siding init');
+    const m = await inside([process.execPath, SIDING, 'init', ...ISTIO_INIT_ARGS], 'siding init');
     const chosen = /backend=(nft|legacy)/.exec(m.stderr)?.[1];
     if (chosen === undefined) throw new Error(`siding init did not say which backend it chose: ${m.stderr}`);
     if (backend !== undefined && backend !== chosen) throw new Error(`siding init chose ${chosen} after ${backend}`);
     backend = chosen;
     return m;
   };
-  const runIstio = (): Promise<Measured> => inside([(istio as { path: string }).path, ...SEED_FLAGS], 'istio-iptables');
+  const runIstio = (): Promise<Measured> => inside([(istio as { path: string }).path, ...ISTIO_INIT_ARGS], 'istio-iptables');
   const runRestore = async (): Promise<number> => {
     const ns = await freshNetns();
     try {
@@ -361,8 +354,8 @@ export async function benchInit(runs: number, log: (line: string) => void): Prom
   );
 
   const counted = await countPrograms();
-  const sidingExecs = await straceExecs([process.execPath, SIDING, 'init', ...SEED_FLAGS]);
-  const istioExecs = 'missing' in istio ? undefined : await straceExecs([istio.path, ...SEED_FLAGS]);
+  const sidingExecs = await straceExecs([process.execPath, SIDING, 'init', ...ISTIO_INIT_ARGS]);
+  const istioExecs = 'missing' in istio ? undefined : await straceExecs([istio.path, ...ISTIO_INIT_ARGS]);
   const rules = await benchRules(1000);
   const perFamily = { ipv4: 0, ipv6: 0 };
   for (const c of counted.commands) perFamily[familyOf(c)] += 1;

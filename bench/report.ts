@@ -1,10 +1,11 @@
 /**
- * Machine facts, the targets from issue 5, and the readable tables `npm run bench` prints.
+ * Machine facts, the performance targets (BENCHMARKS.md), and the readable tables `npm run bench` prints.
  */
 import os from 'node:os';
 import type { EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { SIZES } from './fixtures.js';
+import type { HostileResults } from './hostile.js';
 import { CONCURRENCY, type HttpResults } from './http.js';
 import type { InitOutcome } from './init.js';
 
@@ -43,7 +44,7 @@ export interface Target {
 
 export const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 
-/** The issue's targets, evaluated on this run. The typical pod's are taken at c=16, as the issue says. */
+/** The performance targets (BENCHMARKS.md), evaluated on this run. The typical pod's are taken at c=16, as they are set. */
 export function targets(http: HttpResults | undefined, init: InitOutcome | undefined): Target[] {
   const out: Target[] = [];
   const typical = http?.webhook.typical.c16;
@@ -54,7 +55,7 @@ export function targets(http: HttpResults | undefined, init: InitOutcome | undef
   out.push({ name: 'typical pod, c=16: p99', target: '<= 10 ms', measured: `${fmt(typical?.p99_ms, 2)} ms`, met: typical === undefined ? undefined : typical.p99_ms <= 10 });
   const ratio = typical !== undefined && typicalBase !== undefined ? typical.rps / typicalBase.rps : undefined;
   out.push({ name: 'typical pod, c=16: siding / baseline', target: '>= 0.50', measured: fmt(ratio, 2), met: ratio === undefined ? undefined : ratio >= 0.5 });
-  // The issue names no concurrency for the large pod: one review at a time is its own
+  // The targets name no concurrency for the large pod: one review at a time is its own
   // latency; at c=16 sixteen 64 KB reviews queue on one event loop (see BENCHMARKS.md).
   out.push({ name: 'large pod, c=1: p99', target: '<= 25 ms', measured: `${fmt(large1?.p99_ms, 2)} ms`, met: large1 === undefined ? undefined : large1.p99_ms <= 25 });
   out.push({ name: 'large pod, c=16: p99', target: '<= 25 ms', measured: `${fmt(large?.p99_ms, 2)} ms`, met: large === undefined ? undefined : large.p99_ms <= 25 });
@@ -174,10 +175,28 @@ export function memoryLine(http: HttpResults): string {
 
 export function targetsTable(ts: Target[]): string {
   return (
-    'Targets (issue 5)\n' +
+    'Targets\n' +
     table(
       ['target', 'wanted', 'measured', ''],
       ts.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not run' : t.met ? 'met' : 'MISSED']),
+    )
+  );
+}
+
+export function hostileTable(h: HostileResults): string {
+  return (
+    `Hostile values (${h.reviews} reviews at the size limit, median of ${h.rounds} each), over HTTPS, one at a time\n` +
+    table(
+      ['review', 'ms', 'body KB'],
+      [
+        ['typical review alone (p50 / p99)', `${fmt(h.typical.p50_ms, 2)} / ${fmt(h.typical.p99_ms, 2)}`, ''],
+        ['hostile reviews (p50 / p99)', `${fmt(h.hostile.p50_ms, 2)} / ${fmt(h.hostile.p99_ms, 2)}`, ''],
+        [`slowest hostile: ${h.slowest.name}`, fmt(h.slowest.ms, 2), fmt(h.slowest.body_bytes / 1024)],
+        [`slowest with one key: ${h.slowest_one_key.name}`, fmt(h.slowest_one_key.ms, 2), fmt(h.slowest_one_key.body_bytes / 1024)],
+        [`largest pod: ${h.largest_pod.name}`, fmt(h.largest_pod.ms, 2), fmt(h.largest_pod.body_bytes / 1024)],
+        ['typical review sent behind a hostile one (p50 / p99 / max)', `${fmt(h.behind_hostile.p50_ms, 2)} / ${fmt(h.behind_hostile.p99_ms, 2)} / ${fmt(h.behind_hostile.max_ms, 2)}`, ''],
+        [`${h.unknown_keys.keys} near-miss unknown keys (answer ${fmt(h.unknown_keys.answer_bytes / 1024, 1)} KB)`, fmt(h.unknown_keys.ms, 2), fmt(h.unknown_keys.body_bytes / 1024)],
+      ],
     )
   );
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bundles siding's own modules behind dist/cli.js (packages stay external), one chunk per
-# command. `siding init` runs on every pod start: loading ~25 separate ES modules cost
-# about 30 ms of its ~140 ms on 2 cores; the bundle loads in one read (BENCHMARKS.md).
+# command. `siding init` runs on every pod start: loading its separate ES modules was a
+# sizeable part of its start-up; the bundle loads in one read (BENCHMARKS.md has the figures).
 # Then `siding init` alone, with its packages, as one CommonJS file (dist/chunks/init.cjs):
 # dist/siding.cjs (the `siding` executable) runs it without starting the ES module loader.
 # tsc has already type-checked and written dist/; this replaces dist/cli.js and adds the rest.

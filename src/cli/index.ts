@@ -2,13 +2,11 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { runProgram } from './run.js';
 
-export { EXIT, exitCodeFor } from './run.js';
-
 type Register = (program: Command) => void;
 
 /**
  * Every command, loaded on demand: `siding init` runs in every pod start, so it must not
- * pay for loading fastify and the Kubernetes client (about 0.7 s on 2 cores).
+ * pay for loading fastify and the Kubernetes client (BENCHMARKS.md has what that costs).
  */
 const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   webhook: async () => (await import('./webhook.js')).registerWebhook,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { ApplyError, describeError, errorMessage, SidingError } from '../errors/index.js';
 import { DEFAULTS } from '../redirect/config.js';
 import { ENV_VARS } from '../redirect/environment.js';
 import type { FlagKey, RawInitFlags } from '../redirect/flags.js';
@@ -12,6 +13,7 @@ import type { InitDeps } from '../redirect/init.js';
 import { createLogger } from '../redirect/log.js';
 import { parseInitFlags } from '../redirect/options.js';
 import { SpawnRunner } from '../redirect/runner.js';
+import { exitCodeFor } from './exit.js';
 
 /** What the init command needs from the outside world; tests replace parts of it. */
 export interface InitCliDeps extends Omit<InitDeps, 'log'> {
@@ -47,7 +49,7 @@ Every value is checked before iptables is touched; a bad value exits 2 naming th
 Exit codes: 0 done, 1 iptables failed, 2 bad flags, 126 --run-validation found no redirect.
 Flags not given are read from istio-iptables' environment variables, named in brackets.
 Boolean flags also take a value: --redirect-dns=false.
-The seed's command works unchanged:
+istio-iptables command lines work unchanged, e.g. the one Istio's injector writes:
   siding init -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x "" -b '*' -d 15090,15021,15020
 See docs/init.md for the rules each flag produces and every difference from istio-iptables.`;
 
@@ -118,6 +120,29 @@ export function registerInit(program: Command, overrides: Partial<InitCliDeps> =
       const opts = parseInitFlags(raw, { exists: deps.exists, readFile: deps.readFile, environment: deps.environment });
       const write = opts.log.target === 'stdout' ? deps.out : deps.err;
       const log = createLogger(opts.log.format, write, undefined, opts.log.level);
-      await runInit(opts, { ...deps, log });
+      try {
+        await runInit(opts, { ...deps, log });
+      } catch (e) {
+        if (opts.log.format !== 'json') throw e;
+        // JSON lines only: the error is one record, with everything needed to act on it.
+        log.error(errorFields(e), errorMessage(e));
+        process.exitCode = exitCodeFor(e);
+      }
     });
+}
+
+/** The fields of an error's JSON log record: for iptables failures the whole payload too. */
+export function errorFields(e: unknown): Record<string, unknown> {
+  if (e instanceof ApplyError) {
+    return {
+      code: e.code,
+      command: e.command,
+      program_exit_code: e.exitCode,
+      stderr: e.stderr,
+      failed_line: e.failedLine,
+      payload: e.payload,
+    };
+  }
+  if (e instanceof SidingError) return { code: e.code };
+  return { stack: describeError(e) };
 }

@@ -4,17 +4,8 @@
  */
 import { CommanderError } from 'commander';
 import type { Command } from 'commander';
-import { errorMessage, InitFlagError, InputError, ProxyFlagError, ValidationError } from '../errors/index.js';
-
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, validation: 126 } as const;
-
-/** Maps an error to the documented exit code (README, "Exit codes"). */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof ProxyFlagError || e instanceof InputError) return EXIT.usage;
-  if (e instanceof ValidationError) return EXIT.validation;
-  return EXIT.failure;
-}
+import { describeError } from '../errors/index.js';
+import { EXIT, exitCodeFor } from './exit.js';
 
 /**
  * Parses and runs. Sets process.exitCode instead of exiting so that callers (tests,
@@ -30,7 +21,8 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    process.stderr.write(`siding: ${errorMessage(e)}\n`);
+    // siding's own errors by their message (and what to act on); anything else with its stack.
+    process.stderr.write(`siding: ${describeError(e)}\n`);
     process.exitCode = exitCodeFor(e);
   }
 }

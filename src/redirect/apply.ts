@@ -12,7 +12,7 @@ import type { Backend, BackendProbe, Tools } from './backend.js';
 import { BackendError, detectBackend, findTools, firstLine, likelyMissingModules, missingToolsMessage, NEEDS_NAT_ONLY, probeBackend } from './backend.js';
 import type { Needs } from './backend.js';
 import type { NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { decideIpv6, addPassthroughAddress, removePassthroughAddress } from './ipv6.js';
 import { buildRules, CHAINS } from './rules.js';
 import type { Rule } from './rules.js';
@@ -20,7 +20,7 @@ import { payloadTables, render, renderCleanup, renderRestore } from './render.js
 import type { Marker } from './render.js';
 import { hasSidingState, sidingState } from './save.js';
 import type { SidingState } from './save.js';
-import { ApplyError } from '../errors/index.js';
+import { ApplyError, type PayloadLine } from '../errors/index.js';
 
 export interface RedirectDeps {
   readonly host: NamespaceHost;
@@ -101,8 +101,22 @@ function failureError(
     command: [tools.restore, ...args],
     exitCode: r.exitCode,
     stderr: r.stderr,
-    ...(payload === undefined ? {} : { payload }),
+    ...(payload === undefined ? {} : { payload, failedLine: reportedLine(payload, r.stderr) }),
   });
+}
+
+/** The line number iptables-restore names in its stderr ("Error occurred at line: N", or "line N failed"). */
+function reportedLineNumber(stderr: string): number | undefined {
+  const m = /Error occurred at line: (\d+)/.exec(stderr) ?? /line (\d+) failed/.exec(stderr);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** The payload line iptables-restore reported a failure at, if it named one that exists. */
+export function reportedLine(payload: string, stderr: string): PayloadLine | undefined {
+  const n = reportedLineNumber(stderr);
+  if (n === undefined || n < 1) return undefined;
+  const text = payload.split('\n')[n - 1];
+  return text === undefined ? undefined : { number: n, text };
 }
 
 /**
@@ -123,20 +137,15 @@ async function restore(
     if (r.exitCode === 0 || classifyFailure(r.stderr) !== 'lock' || attempt >= lock.retries) {
       return { exitCode: r.exitCode, stderr: r.spawnError === undefined ? r.stderr : `${r.spawnError}: ${r.stderr}`, args };
     }
-    deps.log.warn('the xtables lock is held by another program; trying again', {
-      attempt: attempt + 1,
-      of: lock.retries + 1,
-      delay_ms: lock.retryDelayMs,
-    });
+    deps.log.warn({ attempt: attempt + 1, of: lock.retries + 1, delay_ms: lock.retryDelayMs }, 'the xtables lock is held by another program; trying again');
     await deps.sleep(lock.retryDelayMs);
   }
 }
 
-/** The table a failure happened in, from iptables-restore's "Error occurred at line: N". */
+/** The table a failure happened in, from the line iptables-restore reported. */
 function failedTableIndex(payload: string, stderr: string): number | undefined {
-  const m = /Error occurred at line: (\d+)/.exec(stderr) ?? /line (\d+) failed/.exec(stderr);
-  if (m === null) return undefined;
-  const line = Number(m[1]);
+  const line = reportedLineNumber(stderr);
+  if (line === undefined) return undefined;
   const tables = payloadTables(payload);
   let index: number | undefined;
   tables.forEach((t, i) => {
@@ -169,9 +178,9 @@ async function applyFamily(
       const back = renderRestore(table, rules, before[table]);
       const rb = await restore(tools, back, settings.lock, settings.lockFile, deps);
       if (rb.exitCode === 0) {
-        deps.log.warn(`put the ${table} table back as it was after the failure`, { family: tools.family });
+        deps.log.warn({ family: tools.family }, `put the ${table} table back as it was after the failure`);
       } else {
-        deps.log.warn(`could not put the ${table} table back after the failure`, { family: tools.family, error: firstLine(rb.stderr) });
+        deps.log.warn({ family: tools.family, error: firstLine(rb.stderr) }, `could not put the ${table} table back after the failure`);
       }
     }
   }
@@ -225,7 +234,7 @@ async function applyIpv6(cfg: RedirectConfig, tools6: Tools, settings: ApplySett
     if (addedNow) await removePassthroughAddress(deps.host, deps.log).catch(() => undefined);
     throw result6.error;
   }
-  deps.log.info('applied the IPv6 rules', { backend: tools6.backend, rules: rules6.length, added_passthrough_address: addedNow });
+  deps.log.info({ backend: tools6.backend, rules: rules6.length, added_passthrough_address: addedNow }, 'applied the IPv6 rules');
   return { family: 'ipv6', backend: tools6.backend, restore: tools6.restore, payload: result6.payload, rules: rules6.length, addedPassthroughAddress: addedNow };
 }
 
@@ -235,11 +244,11 @@ export async function applyRedirect(cfg: RedirectConfig, settings: ApplySettings
   // Decided first, so a namespace that cannot be programmed is refused before any change.
   const ipv6 = await wantIpv6(settings, deps);
   const detection = await detectBackend(deps.host, settings.iptablesMode).catch(backendError);
-  for (const note of detection.notes) deps.log.warn(note);
+  for (const note of detection.notes) deps.log.warn({}, note);
   let probe = detection.chosen;
   let reason = detection.reason;
   if (!probe.works) throw saveFailed(probe, needs);
-  deps.log.info('chose the iptables backend', { backend: probe.tools.backend, reason });
+  deps.log.info({ backend: probe.tools.backend, reason }, 'chose the iptables backend');
 
   const families: FamilyApplied[] = [];
   const rules4 = buildRules(cfg, 'ipv4');
@@ -253,7 +262,7 @@ export async function applyRedirect(cfg: RedirectConfig, settings: ApplySettings
     detection.other !== undefined
   ) {
     // nft answered but cannot build a nat table (nft_chain_nat missing): legacy may still work.
-    deps.log.warn('iptables-nft could not initialise the nat table; trying iptables-legacy', { error: result.error.message });
+    deps.log.warn({ error: result.error.message }, 'iptables-nft could not initialise the nat table; trying iptables-legacy');
     const legacy = await probeBackend(deps.host, detection.other.tools);
     if (legacy.works) {
       probe = legacy;
@@ -263,15 +272,15 @@ export async function applyRedirect(cfg: RedirectConfig, settings: ApplySettings
   }
   if (!result.ok) throw result.error;
   families.push({ family: 'ipv4', backend: probe.tools.backend, restore: probe.tools.restore, payload: result.payload, rules: rules4.length });
-  deps.log.info('applied the IPv4 rules', { backend: probe.tools.backend, rules: rules4.length });
+  deps.log.info({ backend: probe.tools.backend, rules: rules4.length }, 'applied the IPv4 rules');
 
   if (!ipv6.program) {
-    deps.log.info('IPv4 only', { reason: ipv6.reason });
+    deps.log.info({ reason: ipv6.reason }, 'IPv4 only');
     return { backend: probe.tools.backend, reason, families };
   }
   const tools6 = findTools(deps.host, probe.tools.backend, 'ipv6');
   if (tools6 === undefined) throw new ApplyError(`IPv6 is to be programmed (${ipv6.reason}) but ${missingToolsMessage(probe.tools.backend, 'ipv6')}`, { command: [] });
-  deps.log.info('programming IPv6 too', { reason: ipv6.reason });
+  deps.log.info({ reason: ipv6.reason }, 'programming IPv6 too');
   families.push(await applyIpv6(cfg, tools6, settings, deps));
   return { backend: probe.tools.backend, reason, families };
 }
@@ -305,7 +314,7 @@ export async function cleanupRedirect(settings: ApplySettings, deps: RedirectDep
       const probe = await probeBackend(deps.host, tools);
       if (!probe.works) {
         if (settings.iptablesMode !== 'auto' && family === 'ipv4') throw saveFailed(probe, NEEDS_NAT_ONLY);
-        deps.log.info(`${familyName(family)} ${backend} rules cannot be read here; nothing to clean there`, { error: firstLine(probe.saveResult?.stderr) });
+        deps.log.info({ error: firstLine(probe.saveResult?.stderr) }, `${familyName(family)} ${backend} rules cannot be read here; nothing to clean there`);
         continue;
       }
       const state = sidingState(probe.saved);
@@ -314,12 +323,12 @@ export async function cleanupRedirect(settings: ApplySettings, deps: RedirectDep
       const r = await restore(tools, payload, settings.lock, settings.lockFile, deps);
       if (r.exitCode !== 0) throw failureError(`remove siding's ${familyName(family)} rules`, tools, r.args, r, NEEDS_NAT_ONLY, payload);
       removed.push({ backend, family, payload });
-      deps.log.info(`removed siding's ${familyName(family)} rules`, { backend });
+      deps.log.info({ backend }, `removed siding's ${familyName(family)} rules`);
       // The marker chain says siding added ::6/128 to lo; only then does cleanup remove it.
       if (state.nat?.chains.includes(CHAINS.addedLoopbackAddress) === true) await removePassthroughAddress(deps.host, deps.log);
     }
   }
   if (!anyTools) throw new ApplyError('no iptables programs found (iptables-nft-save or iptables-legacy-save)', { command: [] });
-  if (removed.length === 0) deps.log.info('no siding rules found; nothing to remove');
+  if (removed.length === 0) deps.log.info({}, 'no siding rules found; nothing to remove');
   return { removed };
 }

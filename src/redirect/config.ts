@@ -1,25 +1,15 @@
 /**
  * Typed, validated configuration of `siding init`. Produced once by `parseInitFlags`
- * (flags.ts); nothing downstream re-parses strings.
+ * (options.ts); nothing downstream re-parses strings. Ports and CIDRs are src/grammar's types.
  */
+import type { Cidr, Family, PortRange, PortSelection } from '../grammar/index.js';
 
-export type Family = 'ipv4' | 'ipv6';
-export const FAMILIES: readonly Family[] = ['ipv4', 'ipv6'];
+export type { Cidr, Family, PortRange, PortSelection };
 
-/** An inclusive port range; a single port has `from === to`. */
-export interface PortRange {
-  readonly from: number;
-  readonly to: number;
-}
-
-/** A CIDR with its host bits cleared (`10.1.2.3/8` is stored as `10.0.0.0/8`). */
-export interface Cidr {
-  readonly family: Family;
-  readonly address: string;
-  readonly prefix: number;
-}
-
-/** `*` (everything), or an explicit list; an empty list means nothing. */
+/**
+ * -i: `*` (everything), or an explicit list; an empty list means nothing. Unlike the
+ * grammar's CidrSelection, it remembers whether a loopback address was written.
+ */
 export type CidrSelection =
   | { readonly kind: 'all' }
   | {
@@ -32,8 +22,6 @@ export type CidrSelection =
        */
       readonly hasLoopback: boolean;
     };
-export type PortSelection = { readonly kind: 'all' } | { readonly kind: 'list'; readonly ports: readonly PortRange[] };
-
 /**
  * A user or group as iptables' owner match takes it: a decimal ID (`1337`), an ID range
  * (`1000-2000`), or a name that iptables looks up in the container's /etc/passwd or
@@ -116,11 +104,23 @@ export interface LockSettings {
   readonly retryDelayMs: number;
 }
 
+/** The destination of --run-validation's test connection. */
+export interface ProbeTarget {
+  readonly family: Family;
+  readonly address: string;
+  readonly port: number;
+}
+
 export interface ValidationSettings {
   /** Destination port of the test connection (Istio's --iptables-probe-port). */
   readonly probePort: number;
   /** How long the test connection may take to be redirected. */
   readonly timeoutMs: number;
+  /**
+   * With --run-validation, where the test connection goes: an address and port the rules
+   * capture (the parser refuses flags under which there is none). Undefined otherwise.
+   */
+  readonly target: ProbeTarget | undefined;
 }
 
 /** Everything `siding init` was asked to do. */

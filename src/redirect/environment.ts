@@ -9,8 +9,9 @@
 import { InitFlagError } from '../errors/index.js';
 import type { Cidr, OwnerGroupFilter } from './config.js';
 import { DEFAULTS } from './config.js';
+import { displayValue, ISTIO_IPTABLES, parseCidrList, type Parsed } from '../grammar/index.js';
 import type { FlagKey, RawInitFlags } from './flags.js';
-import { parseCidrList, parseOwnerList } from './flags.js';
+import { parseOwnerList } from './flags.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -78,14 +79,10 @@ export function mergeEnvironment(given: RawInitFlags, environment: Environment):
   return { raw: merged, source };
 }
 
-/** Runs a flag-grammar parser on a variable's value, naming the variable on failure. */
-function fromVariable<T>(name: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    if (e instanceof InitFlagError) throw new InitFlagError('', e.value, e.reason, name);
-    throw e;
-  }
+/** A variable's parsed value, or InitFlagError naming the variable. */
+function fromVariable<T>(name: string, value: string, parsed: Parsed<T>): T {
+  if (!parsed.ok) throw new InitFlagError('', value, parsed.reason, displayValue(value), name);
+  return parsed.value;
 }
 
 // Every included group becomes one `! --gid-owner` match of a single rule; istio-iptables
@@ -100,11 +97,11 @@ export function parseOwnerGroups(environment: Environment): OwnerGroupFilter {
   const include = environment[ENV_ONLY.ownerGroups] ?? '*';
   if (include.trim() === '*') {
     const exclude = environment[ENV_ONLY.ownerGroupsExclude] ?? '';
-    return { kind: 'all-except', groups: fromVariable(ENV_ONLY.ownerGroupsExclude, () => parseOwnerList('proxyGid', exclude)) };
+    return { kind: 'all-except', groups: fromVariable(ENV_ONLY.ownerGroupsExclude, exclude, parseOwnerList(exclude)) };
   }
-  const groups = fromVariable(ENV_ONLY.ownerGroups, () => parseOwnerList('proxyGid', include));
+  const groups = fromVariable(ENV_ONLY.ownerGroups, include, parseOwnerList(include));
   if (groups.length > MAX_OWNER_GROUPS_INCLUDE) {
-    throw new InitFlagError('', `${include.slice(0, 40)}...`, `lists ${groups.length} groups; at most ${MAX_OWNER_GROUPS_INCLUDE}`, ENV_ONLY.ownerGroups);
+    throw new InitFlagError('', include, `lists ${groups.length} groups; at most ${MAX_OWNER_GROUPS_INCLUDE}`, displayValue(include), ENV_ONLY.ownerGroups);
   }
   return { kind: 'only', groups };
 }
@@ -112,10 +109,10 @@ export function parseOwnerGroups(environment: Environment): OwnerGroupFilter {
 /** ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: an IPv4 loopback range with a prefix of 8 to 32. */
 export function parseIpv4Loopback(environment: Environment): Cidr {
   const text = environment[ENV_ONLY.ipv4Loopback] ?? DEFAULTS.ipv4Loopback;
-  const cidrs = fromVariable(ENV_ONLY.ipv4Loopback, () => parseCidrList('istioServiceCidr', text));
+  const cidrs = fromVariable(ENV_ONLY.ipv4Loopback, text, parseCidrList(text, ISTIO_IPTABLES));
   const cidr = cidrs[0];
   const bad = (reason: string): never => {
-    throw new InitFlagError('', text, reason, ENV_ONLY.ipv4Loopback);
+    throw new InitFlagError('', text, reason, displayValue(text), ENV_ONLY.ipv4Loopback);
   };
   if (cidr === undefined || cidrs.length !== 1) return bad('must be one IPv4 loopback CIDR such as 127.0.0.1/32');
   if (cidr.family !== 'ipv4' || !cidr.address.startsWith('127.')) return bad('must be an IPv4 loopback range (127.0.0.0/8 or inside it)');

@@ -8,14 +8,13 @@ import { cleanupRedirect, applyRedirect } from './apply.js';
 import type { ApplyReport, ApplySettings, CleanupReport, RedirectDeps } from './apply.js';
 import { NamespaceHost } from './host.js';
 import type { InterfaceAddress, LookPath } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
-import { chooseProbeTarget, remoteProber, validateRedirect } from './validate.js';
+import { remoteProber, validateRedirect } from './validate.js';
 import type { Prober } from './validate.js';
-import { ApplyError, InitFlagError } from '../errors/index.js';
-import { FLAG_NAMES } from './flags.js';
+import { ApplyError } from '../errors/index.js';
 
 export interface InitDeps {
   readonly runner: Runner;
@@ -76,18 +75,17 @@ function probeScript(): string {
 }
 
 /**
- * Runs `siding init`. Throws InitFlagError (exit 2) before touching anything when the
- * options cannot work together, ApplyError (exit 1) when iptables fails, ValidationError
- * (exit 126) when --run-validation finds no redirect.
+ * Runs `siding init` with options from parseInitFlags, which has already checked that they
+ * work together. Throws ApplyError (exit 1) when iptables fails, ValidationError (exit 126)
+ * when --run-validation finds no redirect.
  */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
-  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6']) : undefined;
-  if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
+  const target = opts.validation.target;
 
-  for (const note of opts.notes) deps.log.warn(note);
+  for (const note of opts.notes) deps.log.warn({}, note);
   if (opts.dryRun) {
     deps.out(dryRunText(opts));
-    if (opts.runValidation) deps.log.info('--dry-run: validation skipped');
+    if (opts.runValidation) deps.log.info({}, '--dry-run: validation skipped');
     return { validated: false };
   }
 
@@ -107,7 +105,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
       return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
     }
     const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
-    if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
+    if (opts.skipRuleApply) deps.log.info({}, '--skip-rule-apply: no rules applied');
     if (target !== undefined) {
       // Loaded only here: node:net and node:crypto cost every other run time and memory.
       const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? (await import('./probe-local.js')).probeRedirect);

@@ -14,7 +14,7 @@
 import ipaddr from 'ipaddr.js';
 import type { Ipv6Mode } from './config.js';
 import type { InterfaceAddress, NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { firstLine } from './backend.js';
 import { ApplyError } from '../errors/index.js';
 
@@ -69,7 +69,7 @@ export async function removePassthroughAddress(host: NamespaceHost, log: Logger)
   const args = ['-6', 'addr', 'del', ADDRESS, 'dev', 'lo'];
   const r = await host.run(ip, args);
   if (r.exitCode === 0) {
-    log.info(`removed ${ADDRESS} from lo (siding had added it)`);
+    log.info({}, `removed ${ADDRESS} from lo (siding had added it)`);
   } else if (!/Cannot assign requested address|not found/i.test(r.stderr)) {
     throw new ApplyError(`could not remove ${ADDRESS} from lo (exit ${r.exitCode}): ${firstLine(r.stderr)}`, { command: [ip, ...args], exitCode: r.exitCode, stderr: r.stderr });
   }

@@ -7,27 +7,34 @@
  * when it returns, every value is valid and no program has been run.
  */
 import { InitFlagError } from '../errors/index.js';
-import type { DnsCapture, InitOptions, IptablesMode, Ipv6Mode, RedirectConfig } from './config.js';
-import { DEFAULTS } from './config.js';
-import { mergeEnvironment, parseIpv4Loopback, parseOwnerGroups } from './environment.js';
-import type { BoolFlag, FlagKey, RawInitFlags } from './flags.js';
 import {
-  fail,
-  parseBool,
+  ISTIO_IPTABLES,
   parseCidrList,
-  parseCidrSelection,
   parseDuration,
-  parseEnum,
-  parseInteger,
   parseInterfaceList,
-  parseNetns,
-  parseOwnerList,
   parsePort,
   parsePortList,
   parsePortSelection,
-} from './flags.js';
+  parseWholeNumber,
+  STRICT,
+  type Parsed,
+} from '../grammar/index.js';
+import type { DnsCapture, InitOptions, IptablesMode, Ipv6Mode, ProbeTarget, RedirectConfig } from './config.js';
+import { DEFAULTS } from './config.js';
+import { mergeEnvironment, parseIpv4Loopback, parseOwnerGroups } from './environment.js';
+import type { BoolFlag, FlagKey, RawInitFlags } from './flags.js';
+import { fail, must, parseBool, parseEnum, parseNetns, parseOutboundSelection, parseOwnerList } from './flags.js';
 import { parseLogSettings } from './log.js';
 import { nameservers, uidOfUser } from './sysfiles.js';
+import { chooseProbeTarget } from './validate.js';
+
+/** Every port list of istio-iptables takes ranges, in its spelling. */
+const PORTS = { syntax: ISTIO_IPTABLES, ranges: true } as const;
+
+// The validation connection either lands on the listener almost at once or not at all. 1 ms
+// is the shortest timer worth arming; an hour is far past any init container's patience, and
+// istio-iptables takes any Go duration.
+const PROBE_TIMEOUT = { minMs: 1, maxMs: 3_600_000 } as const;
 
 export interface ParseEnv {
   /** Whether a path exists (for --netns). */
@@ -48,7 +55,7 @@ export function parseInitFlags(given: RawInitFlags, env: ParseEnv): InitOptions 
       return parse();
     } catch (e) {
       const name = source.get(key);
-      if (e instanceof InitFlagError && name !== undefined && e.envVar === undefined) throw new InitFlagError(e.flag, e.value, e.reason, name);
+      if (e instanceof InitFlagError && name !== undefined && e.envVar === undefined) throw new InitFlagError(e.flag, e.value, e.reason, e.shown, name);
       throw e;
     }
   };
@@ -61,29 +68,31 @@ export function parseInitFlags(given: RawInitFlags, env: ParseEnv): InitOptions 
   const proxyUids = field('proxyUid', () =>
     uidText.trim() === ''
       ? [uidOfUser(env.readFile('/etc/passwd'), env.environment.ENVOY_USER ?? DEFAULTS.envoyUser) ?? DEFAULTS.proxyUid]
-      : parseOwnerList('proxyUid', uidText),
+      : must('proxyUid', uidText, parseOwnerList(uidText)),
   );
   const gidText = raw.proxyGid ?? '';
-  const proxyGids = gidText.trim() === '' ? proxyUids : field('proxyGid', () => parseOwnerList('proxyGid', gidText));
+  const proxyGids = gidText.trim() === '' ? proxyUids : field('proxyGid', () => must('proxyGid', gidText, parseOwnerList(gidText)));
 
+  const port = (key: FlagKey, value: string): number => field(key, () => must(key, value, parsePort(value, ISTIO_IPTABLES)));
+  const list = <T>(key: FlagKey, value: string | undefined, parse: (text: string) => Parsed<T>): T => field(key, () => must(key, value ?? '', parse(value ?? '')));
   const redirect: RedirectConfig = {
-    proxyPort: field('envoyPort', () => parsePort('envoyPort', raw.envoyPort ?? String(DEFAULTS.proxyPort))),
-    inboundPort: field('inboundCapturePort', () => parsePort('inboundCapturePort', raw.inboundCapturePort ?? String(DEFAULTS.inboundPort))),
-    tunnelPort: field('inboundTunnelPort', () => parsePort('inboundTunnelPort', raw.inboundTunnelPort ?? String(DEFAULTS.tunnelPort))),
+    proxyPort: port('envoyPort', raw.envoyPort ?? String(DEFAULTS.proxyPort)),
+    inboundPort: port('inboundCapturePort', raw.inboundCapturePort ?? String(DEFAULTS.inboundPort)),
+    tunnelPort: port('inboundTunnelPort', raw.inboundTunnelPort ?? String(DEFAULTS.tunnelPort)),
     proxyUids,
     proxyGids,
     mode: 'REDIRECT',
-    outboundInclude: field('istioServiceCidr', () => parseCidrSelection('istioServiceCidr', raw.istioServiceCidr ?? '')),
-    outboundExclude: field('istioServiceExcludeCidr', () => parseCidrList('istioServiceExcludeCidr', raw.istioServiceExcludeCidr ?? '')),
-    inboundInclude: field('istioInboundPorts', () => parsePortSelection('istioInboundPorts', raw.istioInboundPorts ?? '')),
-    inboundExcludePorts: field('istioLocalExcludePorts', () => parsePortList('istioLocalExcludePorts', raw.istioLocalExcludePorts ?? '')),
-    outboundExcludePorts: field('istioLocalOutboundPortsExclude', () => parsePortList('istioLocalOutboundPortsExclude', raw.istioLocalOutboundPortsExclude ?? '')),
-    outboundIncludePorts: field('istioOutboundPorts', () => parsePortList('istioOutboundPorts', raw.istioOutboundPorts ?? '')),
-    excludeInterfaces: field('istioExcludeInterfaces', () => parseInterfaceList('istioExcludeInterfaces', raw.istioExcludeInterfaces ?? '')),
-    virtualInterfaces: field('kubeVirtInterfaces', () => parseInterfaceList('kubeVirtInterfaces', raw.kubeVirtInterfaces ?? '')),
+    outboundInclude: list('istioServiceCidr', raw.istioServiceCidr, parseOutboundSelection),
+    outboundExclude: list('istioServiceExcludeCidr', raw.istioServiceExcludeCidr, (t) => parseCidrList(t, ISTIO_IPTABLES)),
+    inboundInclude: list('istioInboundPorts', raw.istioInboundPorts, (t) => parsePortSelection(t, PORTS)),
+    inboundExcludePorts: list('istioLocalExcludePorts', raw.istioLocalExcludePorts, (t) => parsePortList(t, PORTS)),
+    outboundExcludePorts: list('istioLocalOutboundPortsExclude', raw.istioLocalOutboundPortsExclude, (t) => parsePortList(t, PORTS)),
+    outboundIncludePorts: list('istioOutboundPorts', raw.istioOutboundPorts, (t) => parsePortList(t, PORTS)),
+    excludeInterfaces: list('istioExcludeInterfaces', raw.istioExcludeInterfaces, (t) => parseInterfaceList(t, ISTIO_IPTABLES)),
+    virtualInterfaces: list('kubeVirtInterfaces', raw.kubeVirtInterfaces, (t) => parseInterfaceList(t, ISTIO_IPTABLES)),
     ownerGroups: parseOwnerGroups(env.environment),
     ipv4Loopback: parseIpv4Loopback(env.environment),
-    dns: parseDns(raw, bool, field, env, notes),
+    dns: parseDns(raw, bool, port, field, env, notes),
     dropInvalid: bool('dropInvalid'),
   };
 
@@ -100,26 +109,35 @@ export function parseInitFlags(given: RawInitFlags, env: ParseEnv): InitOptions 
   bool('reconcile');
   bool('forceApply');
 
+  const probePort = port('iptablesProbePort', raw.iptablesProbePort ?? String(DEFAULTS.probePort));
+  const timeoutText = raw.probeTimeout ?? DEFAULTS.probeTimeout;
+  const timeoutMs = field('probeTimeout', () => must('probeTimeout', timeoutText, parseDuration(timeoutText, PROBE_TIMEOUT, ISTIO_IPTABLES)));
+  let target: ProbeTarget | undefined;
+  if (runValidation) {
+    const chosen = chooseProbeTarget(redirect, probePort, ['ipv4', 'ipv6']);
+    if (typeof chosen === 'string') field('runValidation', () => fail('runValidation', 'true', chosen));
+    else target = chosen;
+  }
+  const whole = (key: FlagKey, value: string, min: number, max: number, unit: string): number =>
+    must(key, value, parseWholeNumber(value, { min, max, unit }, STRICT));
+
   return {
     redirect,
     action: cleanup ? 'cleanup' : 'apply',
     dryRun: bool('dryRun'),
     skipRuleApply: bool('skipRuleApply'),
     runValidation,
-    validation: {
-      probePort: field('iptablesProbePort', () => parsePort('iptablesProbePort', raw.iptablesProbePort ?? String(DEFAULTS.probePort))),
-      timeoutMs: field('probeTimeout', () => parseDuration('probeTimeout', raw.probeTimeout ?? DEFAULTS.probeTimeout)),
-    },
+    validation: { probePort, timeoutMs, target },
     iptablesMode,
     ipv6,
     dualStack: bool('dualStack'),
     netns,
     lock: {
       // iptables -w takes whole seconds; 600 s is the longest wait worth blocking a pod for.
-      waitSeconds: parseInteger('lockWait', raw.lockWait ?? String(DEFAULTS.lockWaitSeconds), 1, 600, 'seconds'),
+      waitSeconds: whole('lockWait', raw.lockWait ?? String(DEFAULTS.lockWaitSeconds), 1, 600, 'seconds'),
       // Each retry already waited --lock-wait; 20 bounds the worst case to minutes, not hours.
-      retries: parseInteger('lockRetries', raw.lockRetries ?? String(DEFAULTS.lockRetries), 0, 20, 'retries'),
-      retryDelayMs: parseInteger('lockRetryDelay', raw.lockRetryDelay ?? String(DEFAULTS.lockRetryDelayMs), 0, 60000, 'milliseconds'),
+      retries: whole('lockRetries', raw.lockRetries ?? String(DEFAULTS.lockRetries), 0, 20, 'retries'),
+      retryDelayMs: whole('lockRetryDelay', raw.lockRetryDelay ?? String(DEFAULTS.lockRetryDelayMs), 0, 60000, 'milliseconds'),
     },
     privateLock: bool('cniMode'),
     log: parseLogSettings(raw, bool('log_as_json')),
@@ -141,9 +159,11 @@ function parseMode(raw: RawInitFlags, field: Field): void {
     if (mode !== 'REDIRECT' && mode !== '') fail('istioInboundInterceptionMode', mode, 'must be REDIRECT (TPROXY is refused)');
   });
   // Only TPROXY would use the mark and the route table; they are still checked.
-  field('istioInboundTproxyMark', () => parseInteger('istioInboundTproxyMark', raw.istioInboundTproxyMark ?? DEFAULTS.tproxyMark, 0, 4294967295, 'mark'));
+  const mark = raw.istioInboundTproxyMark ?? DEFAULTS.tproxyMark;
+  field('istioInboundTproxyMark', () => must('istioInboundTproxyMark', mark, parseWholeNumber(mark, { min: 0, max: 4294967295, unit: 'marks' }, ISTIO_IPTABLES)));
+  const table = raw.istioInboundTproxyRouteTable ?? DEFAULTS.tproxyRouteTable;
   field('istioInboundTproxyRouteTable', () =>
-    parseInteger('istioInboundTproxyRouteTable', raw.istioInboundTproxyRouteTable ?? DEFAULTS.tproxyRouteTable, 1, 4294967295, 'table'),
+    must('istioInboundTproxyRouteTable', table, parseWholeNumber(table, { min: 1, max: 4294967295, unit: 'route tables' }, ISTIO_IPTABLES)),
   );
 }
 
@@ -151,10 +171,17 @@ function parseMode(raw: RawInitFlags, field: Field): void {
  * DNS capture: all port 53 with --capture-all-dns; otherwise only DNS to the nameservers of
  * /etc/resolv.conf, and none (with a note) when it lists none.
  */
-function parseDns(raw: RawInitFlags, bool: (key: FlagKey) => boolean, field: Field, env: ParseEnv, notes: string[]): DnsCapture {
+function parseDns(
+  raw: RawInitFlags,
+  bool: (key: FlagKey) => boolean,
+  portOf: (key: FlagKey, value: string) => number,
+  field: Field,
+  env: ParseEnv,
+  notes: string[],
+): DnsCapture {
   const redirectDns = bool('redirectDns');
   const captureAll = bool('captureAllDns');
-  const port = field('dnsPort', () => parsePort('dnsPort', raw.dnsPort ?? String(DEFAULTS.dnsPort)));
+  const port = portOf('dnsPort', raw.dnsPort ?? String(DEFAULTS.dnsPort));
   if (!redirectDns) return { kind: 'off' };
   if (captureAll) return { kind: 'all', port };
   const conf = env.readFile('/etc/resolv.conf');

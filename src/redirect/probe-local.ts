@@ -5,7 +5,8 @@
  */
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { ProbeOutcome, ProbeTarget } from './validate.js';
+import type { ProbeTarget } from './config.js';
+import type { ProbeOutcome } from './validate.js';
 
 /**
  * Opens a listener on loopback:listenPort, connects to the target and checks that the

@@ -3,9 +3,8 @@
  * nameservers of /etc/resolv.conf (DNS capture is limited to them) and a user's UID from
  * /etc/passwd (ENVOY_USER, the default -u). Pure: text in, values out.
  */
-import ipaddr from 'ipaddr.js';
+import { ISTIO_IPTABLES, parseCidr } from '../grammar/index.js';
 import type { DnsServer } from './config.js';
-import { parseIpv6 } from './flags.js';
 
 // resolv.conf is a few lines; a hostile or corrupt one is cut here so it cannot cost much.
 const MAX_FILE_CHARS = 1 << 20;
@@ -14,7 +13,8 @@ const MAX_NAMESERVERS = 64;
 
 /**
  * The `nameserver` addresses of a resolv.conf, in order, without duplicates. Entries that are
- * not plain IPv4 or IPv6 addresses (host names, zone-scoped link-local addresses) are skipped.
+ * not plain IPv4 or IPv6 addresses (host names, zone-scoped link-local addresses, IPv4-mapped
+ * IPv6 addresses, whose traffic is IPv4) are skipped.
  */
 export function nameservers(conf: string): DnsServer[] {
   const out: DnsServer[] = [];
@@ -22,13 +22,9 @@ export function nameservers(conf: string): DnsServer[] {
   for (const line of conf.slice(0, MAX_FILE_CHARS).split('\n')) {
     const fields = line.trim().split(/[ \t]+/);
     if (fields[0] !== 'nameserver' || fields[1] === undefined) continue;
-    const text = fields[1];
-    let server: DnsServer | undefined;
-    if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
-      server = { family: 'ipv4', address: ipaddr.IPv4.parse(text).toString() };
-    } else if (text.includes(':') && !text.includes('%') && ipaddr.IPv6.isValid(text)) {
-      server = { family: 'ipv6', address: parseIpv6(text).toRFC5952String() };
-    }
+    // An address as Go's netip reads it (::a.b.c.d included); a CIDR, a zone or a name is skipped.
+    const parsed = fields[1].includes('/') ? undefined : parseCidr(fields[1], ISTIO_IPTABLES);
+    const server: DnsServer | undefined = parsed?.ok === true ? { family: parsed.value.family, address: parsed.value.address } : undefined;
     if (server === undefined || seen.has(server.address)) continue;
     seen.add(server.address);
     out.push(server);

@@ -10,16 +10,10 @@
  * out (or fails at once without a route); either way siding reports what did not happen.
  */
 import ipaddr from 'ipaddr.js';
-import type { Cidr, Family, PortRange, RedirectConfig } from './config.js';
+import type { Cidr, Family, PortRange, ProbeTarget, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { ValidationError } from '../errors/index.js';
-
-export interface ProbeTarget {
-  readonly family: Family;
-  readonly address: string;
-  readonly port: number;
-}
 
 export type ProbeOutcome =
   | { readonly ok: true }
@@ -133,7 +127,7 @@ export async function validateRedirect(
   const dest = target.family === 'ipv6' ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
   const outcome = await prober(target, cfg.proxyPort, timeoutMs);
   if (outcome.ok) {
-    log.info('validation passed: outbound TCP is redirected to the proxy port', { destination: dest, port: cfg.proxyPort });
+    log.info({ destination: dest, port: cfg.proxyPort }, 'validation passed: outbound TCP is redirected to the proxy port');
     return;
   }
   throw new ValidationError(

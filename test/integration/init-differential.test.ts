@@ -30,7 +30,7 @@ const prereq =
         }
       });
 
-const SEED = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+const ISTIO_INIT_ARGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 /** The peer's first addresses are the pod's nameservers; its second ones are not. */
 const RESOLV = `nameserver ${PEER4}\nnameserver ${PEER6}\nsearch svc.cluster.local\n`;
 
@@ -54,8 +54,8 @@ const UIDS: LabOptions = { ...DUAL, proxyUid: 3, proxyGid: 1 };
 
 const CASES: readonly Case[] = [
   // Istio's default command, and the issue's cases.
-  { name: "Istio's default command", args: SEED },
-  { name: 'the default command with a trailing comma', args: [...SEED.slice(0, -1), '15090,15021,15020,'] },
+  { name: "Istio's default command", args: ISTIO_INIT_ARGS },
+  { name: 'the default command with a trailing comma', args: [...ISTIO_INIT_ARGS.slice(0, -1), '15090,15021,15020,'] },
   { name: 'no inbound capture (-b empty)', args: ['-i', '*', '-b', ''] },
   { name: '-k with -i a CIDR list', args: ['-k', 'eth1', '-i', '10.0.0.0/8', '-b', '*'], lab: VIRT },
   { name: '-k on the main interface with -i a CIDR list', args: ['-k', 'eth0', '-i', '10.0.0.0/8', '-b', '*'], lab: VIRT },
@@ -63,32 +63,32 @@ const CASES: readonly Case[] = [
   { name: '-k with -i *', args: ['-k', 'eth1', '-i', '*', '-b', '*'], lab: VIRT },
   { name: '-o 443 -q 443', args: ['-i', '', '-b', '*', '-o', '443', '-q', '443'] },
   { name: '-q with -x', args: ['-i', '', '-b', '*', '-q', '9000', '-x', `${PEER4}/32`] },
-  { name: '-o with -i * (TCP and UDP)', args: [...SEED, '-o', '9000,53'] },
+  { name: '-o with -i * (TCP and UDP)', args: [...ISTIO_INIT_ARGS, '-o', '9000,53'] },
   { name: '-i holding a loopback address', args: ['-i', '127.1.2.3/32', '-b', '*'] },
-  { name: '--redirect-dns (nameservers of resolv.conf)', args: [...SEED, '--redirect-dns'] },
-  { name: '--redirect-dns --capture-all-dns', args: [...SEED, '--redirect-dns', '--capture-all-dns'] },
-  { name: '--redirect-dns with a resolver on loopback', args: [...SEED, '--redirect-dns'], lab: { ...DUAL, resolvConf: `nameserver ${LOCAL_DNS}\n` } },
-  { name: '--redirect-dns without nameservers', args: [...SEED, '--redirect-dns'], lab: { ...DUAL, resolvConf: 'search example.com\n' } },
-  { name: '--redirect-dns with -o 53', args: [...SEED, '--redirect-dns', '-o', '53'] },
-  { name: 'a dual-stack pod with --dual-stack', args: [...SEED, '--dual-stack'] },
-  { name: 'a dual-stack pod with --dual-stack and DNS', args: [...SEED, '--dual-stack', '--redirect-dns'] },
-  { name: 'a dual-stack pod with --dual-stack and all DNS', args: [...SEED, '--dual-stack', '--redirect-dns', '--capture-all-dns'] },
-  { name: 'an IPv6-only pod', args: SEED, lab: { ...DUAL, podIpv4: false } },
+  { name: '--redirect-dns (nameservers of resolv.conf)', args: [...ISTIO_INIT_ARGS, '--redirect-dns'] },
+  { name: '--redirect-dns --capture-all-dns', args: [...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns'] },
+  { name: '--redirect-dns with a resolver on loopback', args: [...ISTIO_INIT_ARGS, '--redirect-dns'], lab: { ...DUAL, resolvConf: `nameserver ${LOCAL_DNS}\n` } },
+  { name: '--redirect-dns without nameservers', args: [...ISTIO_INIT_ARGS, '--redirect-dns'], lab: { ...DUAL, resolvConf: 'search example.com\n' } },
+  { name: '--redirect-dns with -o 53', args: [...ISTIO_INIT_ARGS, '--redirect-dns', '-o', '53'] },
+  { name: 'a dual-stack pod with --dual-stack', args: [...ISTIO_INIT_ARGS, '--dual-stack'] },
+  { name: 'a dual-stack pod with --dual-stack and DNS', args: [...ISTIO_INIT_ARGS, '--dual-stack', '--redirect-dns'] },
+  { name: 'a dual-stack pod with --dual-stack and all DNS', args: [...ISTIO_INIT_ARGS, '--dual-stack', '--redirect-dns', '--capture-all-dns'] },
+  { name: 'an IPv6-only pod', args: ISTIO_INIT_ARGS, lab: { ...DUAL, podIpv4: false } },
   { name: 'port ranges', args: ['-i', '*', '-b', '*', '-d', '15020:15021,8081', '-o', '9000:9001'] },
-  { name: 'several UIDs and a GID', args: [...SEED, '-u', '1337,1338', '-g', '1400'] },
-  { name: '-u and -g lists without 1337', args: [...SEED.filter((a, i) => a !== '-u' && SEED[i - 1] !== '-u'), '-u', '3,4', '-g', '1,2'], lab: UIDS },
-  { name: '-c on the second interface', args: [...SEED, '-c', 'eth1'], lab: VIRT },
-  { name: '-c and -k on the same interface', args: [...SEED, '-c', 'eth1', '-k', 'eth1'], lab: VIRT },
+  { name: 'several UIDs and a GID', args: [...ISTIO_INIT_ARGS, '-u', '1337,1338', '-g', '1400'] },
+  { name: '-u and -g lists without 1337', args: [...ISTIO_INIT_ARGS.filter((a, i) => a !== '-u' && ISTIO_INIT_ARGS[i - 1] !== '-u'), '-u', '3,4', '-g', '1,2'], lab: UIDS },
+  { name: '-c on the second interface', args: [...ISTIO_INIT_ARGS, '-c', 'eth1'], lab: VIRT },
+  { name: '-c and -k on the same interface', args: [...ISTIO_INIT_ARGS, '-c', 'eth1', '-k', 'eth1'], lab: VIRT },
   { name: 'flags from environment variables', args: [], env: { ISTIO_SERVICE_CIDR: '*', ISTIO_INBOUND_PORTS: '*', ISTIO_LOCAL_EXCLUDE_PORTS: '15021,', PROXY_UID: '1337' } },
   { name: 'a flag overrides its environment variable', args: ['-i', '*', '-b', '8080'], env: { ISTIO_SERVICE_CIDR: '', ISTIO_INBOUND_PORTS: '*' } },
-  { name: 'ISTIO_META_DNS_CAPTURE wins over REDIRECT_DNS', args: SEED, env: { REDIRECT_DNS: 'false', ISTIO_META_DNS_CAPTURE: 'true', CAPTURE_ALL_DNS: 'true' } },
+  { name: 'ISTIO_META_DNS_CAPTURE wins over REDIRECT_DNS', args: ISTIO_INIT_ARGS, env: { REDIRECT_DNS: 'false', ISTIO_META_DNS_CAPTURE: 'true', CAPTURE_ALL_DNS: 'true' } },
   { name: 'ISTIO_DUAL_STACK and INBOUND_CAPTURE_PORT', args: ['-i', '*', '-b', '*'], env: { ISTIO_DUAL_STACK: 'true', INBOUND_CAPTURE_PORT: '15001' } },
-  { name: '--drop-invalid', args: [...SEED, '--drop-invalid'] },
-  { name: '--native-nftables in an IPv4 pod', args: [...SEED, '--native-nftables'], lab: { ...DUAL, ipv6: false } },
-  { name: '--native-nftables --dual-stack', args: [...SEED, '--native-nftables', '--dual-stack'] },
-  { name: NATIVE_V6, args: [...SEED, '--native-nftables'] },
-  { name: '--reconcile --force-apply --cni-mode', args: [...SEED, '--reconcile', '--force-apply', '--cni-mode'] },
-  { name: 'boolean flags written with values', args: [...SEED, '--redirect-dns=true', '--dual-stack=false', '--log_as_json', '--log_output_level=default:info'] },
+  { name: '--drop-invalid', args: [...ISTIO_INIT_ARGS, '--drop-invalid'] },
+  { name: '--native-nftables in an IPv4 pod', args: [...ISTIO_INIT_ARGS, '--native-nftables'], lab: { ...DUAL, ipv6: false } },
+  { name: '--native-nftables --dual-stack', args: [...ISTIO_INIT_ARGS, '--native-nftables', '--dual-stack'] },
+  { name: NATIVE_V6, args: [...ISTIO_INIT_ARGS, '--native-nftables'] },
+  { name: '--reconcile --force-apply --cni-mode', args: [...ISTIO_INIT_ARGS, '--reconcile', '--force-apply', '--cni-mode'] },
+  { name: 'boolean flags written with values', args: [...ISTIO_INIT_ARGS, '--redirect-dns=true', '--dual-stack=false', '--log_as_json', '--log_output_level=default:info'] },
   // istio-iptables' own golden cases (capture/testdata), with addresses and ports of the lab.
   { name: 'istio case empty', args: [] },
   { name: 'istio case ip-range', args: ['-x', `${PEER4B}/32`, '-i', '10.250.0.0/24', '--redirect-dns', '-g', '1,2', '-u', '3,4'], lab: { ...UIDS, resolvConf: `nameserver ${LOCAL_DNS}\n` } },
@@ -105,19 +105,19 @@ const CASES: readonly Case[] = [
   { name: 'istio case inbound-ports-wildcard', args: ['-b', '*'] },
   { name: 'istio case dns-uid-gid', args: ['--redirect-dns', '-g', '1,2', '-u', '3,4', '--dual-stack', '-i', '*'], lab: UIDS },
   { name: 'istio case ipv6-dns-uid-gid', args: ['--redirect-dns', '-g', '1,2', '-u', '3,4', '--dual-stack', '-i', '*'], lab: { ...UIDS, resolvConf: '' } },
-  { name: 'istio case outbound-owner-groups', args: SEED, env: { ISTIO_OUTBOUND_OWNER_GROUPS: `${2000},daemon` } },
-  { name: 'istio case outbound-owner-groups-exclude', args: SEED, env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: `${OTHER_GROUP},daemon` } },
-  { name: 'istio case ipv6-dns-outbound-owner-groups', args: [...SEED, '--dual-stack', '--redirect-dns'], env: { ISTIO_OUTBOUND_OWNER_GROUPS: `${2000},daemon` } },
-  { name: 'istio case ipv6-dns-outbound-owner-groups-exclude', args: [...SEED, '--dual-stack', '--redirect-dns'], env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: `${OTHER_GROUP},daemon` } },
+  { name: 'istio case outbound-owner-groups', args: ISTIO_INIT_ARGS, env: { ISTIO_OUTBOUND_OWNER_GROUPS: `${2000},daemon` } },
+  { name: 'istio case outbound-owner-groups-exclude', args: ISTIO_INIT_ARGS, env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: `${OTHER_GROUP},daemon` } },
+  { name: 'istio case ipv6-dns-outbound-owner-groups', args: [...ISTIO_INIT_ARGS, '--dual-stack', '--redirect-dns'], env: { ISTIO_OUTBOUND_OWNER_GROUPS: `${2000},daemon` } },
+  { name: 'istio case ipv6-dns-outbound-owner-groups-exclude', args: [...ISTIO_INIT_ARGS, '--dual-stack', '--redirect-dns'], env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: `${OTHER_GROUP},daemon` } },
   { name: 'istio case outbound-ports-include', args: ['-q', '9000,31000'] },
   { name: 'istio case loopback-outbound-iprange', args: ['-i', '127.1.2.3/32', '--redirect-dns', '-g', '1,2', '-u', '3,4'], lab: { ...UIDS, resolvConf: `nameserver ${LOCAL_DNS}\n` } },
   { name: 'istio case basic-exclude-nic', args: ['-c', 'eth1', '-i', '*', '-b', '*'], lab: VIRT },
   { name: 'istio case drop-invalid', args: ['--drop-invalid', '-i', '*', '-b', '*'] },
-  { name: 'istio case host-ipv4-loopback-cidr', args: SEED, env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.1/8' } },
+  { name: 'istio case host-ipv4-loopback-cidr', args: ISTIO_INIT_ARGS, env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.1/8' } },
   // siding's documented refusal, and input both refuse.
-  { name: 'TPROXY (siding refuses it)', args: [...SEED.slice(0, 6), '-m', 'TPROXY', ...SEED.slice(8)], sidingRefuses: /TPROXY interception is not supported/ },
-  { name: 'an invalid CIDR', args: [...SEED, '-x', '10.0.0.0/33'], bothRefuse: true },
-  { name: 'an IPv4 loopback range that is not loopback', args: SEED, env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '10.0.0.0/8' }, bothRefuse: true },
+  { name: 'TPROXY (siding refuses it)', args: [...ISTIO_INIT_ARGS.slice(0, 6), '-m', 'TPROXY', ...ISTIO_INIT_ARGS.slice(8)], sidingRefuses: /TPROXY interception is not supported/ },
+  { name: 'an invalid CIDR', args: [...ISTIO_INIT_ARGS, '-x', '10.0.0.0/33'], bothRefuse: true },
+  { name: 'an IPv4 loopback range that is not loopback', args: ISTIO_INIT_ARGS, env: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '10.0.0.0/8' }, bothRefuse: true },
 ];
 
 /**

@@ -53,8 +53,8 @@ export const VPEER6 = 'fd00:5e::2';
 /** A DNS resolver on the pod's loopback. */
 export const LOCAL_DNS = '127.0.0.53';
 
-/** The seed's exact command line (istio-init's), as an argument array. */
-export const SEED = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+/** The command line Istio's injector gives istio-iptables, as siding init arguments. */
+export const ISTIO_INIT_ARGS = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 
 const TOOLS = ['ip', 'setpriv', 'nsenter', 'iptables-legacy-save', 'iptables-nft-save', 'ip6tables-legacy-save', 'ip6tables-nft-save'];
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { must, PEER4, SEED } from './init-lib.js';
+import { must, PEER4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, type RunningProxy } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
@@ -40,7 +40,7 @@ describe('DNS through siding proxy with --redirect-dns', skipUnless(prereq), () 
       { kind: 'dns', host: RESOLVER, port: 53, answer: '198.51.100.53' },
       { kind: 'dns', host: PEER4, port: 53, answer: '198.51.100.2' },
     ]);
-    await lab.init([...SEED, '--redirect-dns', '--capture-all-dns']);
+    await lab.init([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns']);
   });
   after(async () => {
     await proxy?.stop('SIGKILL');

@@ -14,10 +14,10 @@ import { buildRules } from '../../src/redirect/rules.js';
 import { render } from '../../src/redirect/render.js';
 import { RecordingRunner, programOf } from '../../src/redirect/runner.js';
 import type { Command } from '../../src/redirect/runner.js';
-import { ApplyError } from '../../src/errors/index.js';
+import { ApplyError, describeError } from '../../src/errors/index.js';
 
-const SEED: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
-const cfg = (extra: RawInitFlags = {}) => parseTestFlags({ ...SEED, ...extra }).redirect;
+const ISTIO_INIT_ARGS: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
+const cfg = (extra: RawInitFlags = {}) => parseTestFlags({ ...ISTIO_INIT_ARGS, ...extra }).redirect;
 const settings = (extra: Partial<ApplySettings> = {}): ApplySettings => ({
   iptablesMode: 'auto',
   ipv6: 'auto',
@@ -106,7 +106,7 @@ describe('applying the rules', () => {
   });
 
   it('deletes the jumps a previous run left before adding them again', async () => {
-    const runner = new RecordingRunner().on(is('iptables-nft-save'), { stdout: fixture('nft-seed-dns-foreign.save') });
+    const runner = new RecordingRunner().on(is('iptables-nft-save'), { stdout: fixture('nft-istio-dns-foreign.save') });
     await applyRedirect(cfg({ redirectDns: true, captureAllDns: true }), settings({ ipv6: 'off' }), deps({ runner, proc: {} }));
     const payload = runner.commands.find(is('iptables-nft-restore'))?.input ?? '';
     // The fixture holds the layout of an earlier siding (DNS jumped to from nat OUTPUT): all
@@ -126,7 +126,7 @@ describe('applying the rules', () => {
 
   it('prefers the backend holding siding rules when both hold rules', async () => {
     const runner = new RecordingRunner()
-      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-seed-dns-foreign.save') })
+      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-istio-dns-foreign.save') })
       .on(is('iptables-nft-save'), { stdout: FOREIGN_LEGACY + FOREIGN_LEGACY });
     const report = await applyRedirect(cfg(), settings({ ipv6: 'off' }), deps({ runner, proc: { ip_tables_names: 'nat\n' } }));
     assert.equal(report.backend, 'legacy');
@@ -213,6 +213,27 @@ describe('applying the rules', () => {
     assert.doesNotMatch(back, /\*nat/);
   });
 
+  it('keeps the stderr and the payload line iptables-restore reported, and shows both to the user', async () => {
+    const stderr = "iptables-restore v1.8.9 (legacy): invalid port/service `99999' specified\nError occurred at line: 3\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n";
+    const runner = new RecordingRunner().on(is('iptables-legacy-restore'), { exitCode: 2, stderr });
+    await assert.rejects(applyRedirect(cfg(), settings({ iptablesMode: 'legacy', ipv6: 'off' }), deps({ runner, proc: {} })), (e: unknown) => {
+      assert.ok(e instanceof ApplyError);
+      const line3 = e.payload?.split('\n')[2];
+      assert.ok(line3 !== undefined && line3 !== '');
+      assert.deepEqual(e.failedLine, { number: 3, text: line3 });
+      const shown = describeError(e);
+      assert.ok(shown.startsWith(e.message), shown);
+      assert.ok(
+        shown.includes(
+          "\n  /usr/sbin/iptables-legacy-restore said:\n    iptables-restore v1.8.9 (legacy): invalid port/service `99999' specified\n    Error occurred at line: 3\n",
+        ),
+        shown,
+      );
+      assert.ok(shown.includes(`\n  payload line 3: ${line3}`), shown);
+      return true;
+    });
+  });
+
   it('puts nothing back when the first table of the payload failed', async () => {
     const runner = new RecordingRunner().on(is('iptables-nft-restore'), { exitCode: 1, stderr: 'Error occurred at line: 4\n' }, 1);
     await assert.rejects(applyRedirect(cfg({ redirectDns: true, captureAllDns: true }), settings({ iptablesMode: 'nft', ipv6: 'off' }), deps({ runner, proc: {} })), ApplyError);
@@ -292,8 +313,8 @@ describe('deciding about IPv6', () => {
 describe('cleanup', () => {
   it("removes siding's rules from every backend that holds them, and touches nothing when none do", async () => {
     const runner = new RecordingRunner()
-      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-seed-dns-foreign.save') })
-      .on(is('iptables-nft-save'), { stdout: fixture('nft-seed-dns-foreign.save') });
+      .on(is('iptables-legacy-save'), { stdout: fixture('legacy-istio-dns-foreign.save') })
+      .on(is('iptables-nft-save'), { stdout: fixture('nft-istio-dns-foreign.save') });
     const d = deps({ runner, proc: { ip_tables_names: 'nat\nraw\n', ip6_tables_names: '' } });
     const report = await cleanupRedirect(settings(), d);
     assert.deepEqual(report.removed.map((r) => `${r.backend}/${r.family}`), ['legacy/ipv4', 'nft/ipv4']);

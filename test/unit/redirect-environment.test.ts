@@ -69,7 +69,7 @@ describe("istio-iptables' environment variables", () => {
   it('take booleans as Go reads them, and name the variable of a bad one', () => {
     for (const yes of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(parse({}, { environment: { DUAL_STACK: yes } }).dualStack, true);
     for (const no of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(parse({}, { environment: { DUAL_STACK: no } }).dualStack, false);
-    refuses({}, { environment: { DUAL_STACK: 'yes' } }, { envVar: 'DUAL_STACK', flag: '--dual-stack', value: 'yes', reason: /true or false/ });
+    refuses({}, { environment: { DUAL_STACK: 'yes' } }, { envVar: 'DUAL_STACK', flag: '--dual-stack', value: 'yes', reason: /must be one of "1", "t"/ });
   });
 
   it('name the variable when a value from it is bad', () => {
@@ -91,7 +91,7 @@ describe("istio-iptables' environment variables", () => {
     });
     assert.deepEqual(parse({}, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS: '' } }).redirect.ownerGroups, { kind: 'only', groups: [] });
     const many = Array.from({ length: 65 }, (_, i) => String(i)).join(',');
-    refuses({}, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS: many } }, { envVar: ENV_ONLY.ownerGroups, value: `${many.slice(0, 40)}...`, reason: /at most 64/ });
+    refuses({}, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS: many } }, { envVar: ENV_ONLY.ownerGroups, value: many, reason: /at most 64/ });
     refuses({}, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'a b' } }, { envVar: ENV_ONLY.ownerGroupsExclude, value: 'a b' });
   });
 

@@ -80,7 +80,7 @@ describe('siding init flag parsing', () => {
     assert.equal(o.validation.probePort, 15002);
   });
 
-  it("parses the seed's exact command line through commander", async () => {
+  it("parses the command line Istio's injector writes, through commander", async () => {
     const { options, error } = await parseArgv(['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
     assert.equal(error, undefined);
     assert.ok(options !== undefined);
@@ -168,7 +168,7 @@ describe('siding init flag parsing', () => {
   });
 
   it('rejects a port range whose upper bound is below the lower bound', () => {
-    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /upper bound is below the lower bound/);
+    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /ends below its start/);
   });
 
   it('drops empty items and trailing commas, as istio-iptables does', () => {
@@ -219,12 +219,19 @@ describe('siding init flag parsing', () => {
     rejects({ istioServiceCidr: '256.0.0.1/8' }, '-i/--istio-service-cidr', '256.0.0.1/8');
     rejects({ istioServiceCidr: 'fe80::1%eth0' }, '-i/--istio-service-cidr', 'fe80::1%eth0');
     rejects({ istioServiceCidr: '::ffff:10.0.0.1' }, '-i/--istio-service-cidr', '::ffff:10.0.0.1', /IPv4-mapped/);
+    assert.deepEqual(parse({ istioServiceCidr: '::10.0.0.1' }).redirect.outboundInclude, {
+      kind: 'list',
+      cidrs: [{ family: 'ipv6', address: '::a00:1', prefix: 128 }],
+      hasLoopback: false,
+    });
     rejects({ istioServiceCidr: '10.0.0.0/8 ; rm -rf /' }, '-i/--istio-service-cidr', '10.0.0.0/8 ; rm -rf /');
     rejects({ istioServiceCidr: '10.0.0.0/-1' }, '-i/--istio-service-cidr', '10.0.0.0/-1');
   });
 
   it('takes UIDs and GIDs as numbers, ranges or names, as iptables does, and rejects anything else', () => {
-    assert.deepEqual(parse({ proxyUid: '1337,1000-2000,istio-proxy,0042' }).redirect.proxyUids, ['1337', '1000-2000', 'istio-proxy', '42']);
+    assert.deepEqual(parse({ proxyUid: '1337,1000-2000,istio-proxy,42' }).redirect.proxyUids, ['1337', '1000-2000', 'istio-proxy', '42']);
+    // iptables' owner match reads 0042 as octal (34): refused rather than silently another user.
+    rejects({ proxyUid: '0042' }, '-u/--proxy-uid', '0042', /leading zero/);
     rejects({ proxyUid: '4294967295' }, '-u/--proxy-uid', '4294967295');
     rejects({ proxyGid: '-5' }, '-g/--proxy-gid', '-5');
     rejects({ proxyGid: '20-10' }, '-g/--proxy-gid', '20-10', /upper bound/);
@@ -293,6 +300,17 @@ describe('siding init flag parsing', () => {
 
   it('refuses --run-validation together with --cleanup', () => {
     rejects({ runValidation: true, cleanup: true }, '--run-validation', 'true', /--cleanup/);
+  });
+
+  it('refuses --run-validation when no outbound connection on the probe port would be captured', () => {
+    rejects({ runValidation: true, istioServiceCidr: '' }, '--run-validation', 'true', /nothing to validate/);
+    rejects({ runValidation: true, istioServiceCidr: '*', istioLocalOutboundPortsExclude: '15002' }, '--run-validation', 'true', /nothing to validate/);
+  });
+
+  it('gives --run-validation a destination the rules capture, and none without it', () => {
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '*' }).validation.target, { family: 'ipv4', address: '192.0.2.1', port: 15002 });
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '10.1.0.0/16' }).validation.target, { family: 'ipv4', address: '10.1.0.1', port: 15002 });
+    assert.equal(parse({ istioServiceCidr: '*' }).validation.target, undefined);
   });
 
   it('never lets a list value through unvalidated (property)', () => {

@@ -1,43 +1,41 @@
 /**
  * Golden payloads: `siding init ... --dry-run` through the real commander command, for many
- * flag combinations. UPDATE_GOLDEN=1 rewrites the files; a mismatch prints a diff; a golden
- * file that no case produces fails the run.
+ * flag combinations (test/helpers/golden.ts: UPDATE_GOLDEN=1 rewrites the files, a mismatch
+ * prints a diff, a golden file that no case declares fails the run).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerInit } from '../../src/cli/init.js';
 import { RecordingRunner } from '../../src/redirect/runner.js';
+import { GoldenSet } from '../helpers/golden.js';
 
-const DIR = fileURLToPath(new URL('../golden/redirect/', import.meta.url));
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-const SEED = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+/** The command line of a typical injected pod (what the webhook's siding-init runs, by default). */
+const ISTIO_INIT_ARGS = ['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 
 /** A case: the arguments, and environment variables (istio-iptables reads its flags from them too). */
 type Case = string[] | { args: string[]; env: Record<string, string> };
 
 const CASES: Record<string, Case> = {
-  seed: SEED,
-  'seed-ipv4-only': [...SEED, '--ipv6', 'off'],
-  'seed-trailing-comma': [...SEED.slice(0, -1), '15090,15021,15020,'],
+  'istio-injector': ISTIO_INIT_ARGS,
+  'istio-injector-ipv4-only': [...ISTIO_INIT_ARGS, '--ipv6', 'off'],
+  'istio-injector-trailing-comma': [...ISTIO_INIT_ARGS.slice(0, -1), '15090,15021,15020,'],
   defaults: [],
-  'redirect-dns': [...SEED, '--redirect-dns'],
-  'redirect-dns-custom-port': [...SEED, '--redirect-dns', '--dns-port', '5353', '--ipv6', 'off'],
-  'capture-all-dns': [...SEED, '--redirect-dns', '--capture-all-dns'],
+  'redirect-dns': [...ISTIO_INIT_ARGS, '--redirect-dns'],
+  'redirect-dns-custom-port': [...ISTIO_INIT_ARGS, '--redirect-dns', '--dns-port', '5353', '--ipv6', 'off'],
+  'capture-all-dns': [...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns'],
   'include-cidrs': ['-i', '10.0.0.0/8,172.16.0.0/12,fd00::/8', '-b', '*'],
-  'exclude-cidrs': [...SEED, '-x', '10.96.0.0/12,169.254.169.254,2001:db8::/32'],
+  'exclude-cidrs': [...ISTIO_INIT_ARGS, '-x', '10.96.0.0/12,169.254.169.254,2001:db8::/32'],
   'inbound-port-list': ['-i', '*', '-b', '8080,9090-9099', '-d', '15020'],
   'inbound-none': ['-i', '*', '-b', ''],
-  'outbound-ports': [...SEED, '-o', '3306,5432-5440', '-q', '443'],
+  'outbound-ports': [...ISTIO_INIT_ARGS, '-o', '3306,5432-5440', '-q', '443'],
   'include-ports-only': ['-i', '', '-b', '*', '-q', '443,8443'],
-  'several-uids-and-gid': [...SEED, '-u', '1337,1338', '-g', '1400', '--ipv6', 'off'],
-  interfaces: [...SEED, '-c', 'eth1,eth2', '-k', 'net1', '--ipv6', 'off'],
+  'several-uids-and-gid': [...ISTIO_INIT_ARGS, '-u', '1337,1338', '-g', '1400', '--ipv6', 'off'],
+  interfaces: [...ISTIO_INIT_ARGS, '-c', 'eth1,eth2', '-k', 'net1', '--ipv6', 'off'],
   'virtual-interfaces-with-cidrs': ['-i', '10.0.0.0/8', '-b', '*', '-k', 'net1,net2', '--ipv6', 'off'],
   'custom-ports': ['-p', '16001', '-z', '16006', '-e', '16008', '-i', '*', '-b', '*', '--ipv6', 'off'],
   'from-environment': { args: ['-b', '8080'], env: { ISTIO_SERVICE_CIDR: '*', ISTIO_INBOUND_PORTS: '*', PROXY_UID: '1500', ISTIO_META_DNS_CAPTURE: 'true' } },
-  cleanup: [...SEED, '--redirect-dns', '--cleanup'],
+  cleanup: [...ISTIO_INIT_ARGS, '--redirect-dns', '--cleanup'],
   // istio-iptables' own golden cases (capture/testdata), as siding flags: a checklist of
   // configurations whose meaning the differential suite compares with istio-iptables.
   'istio-empty': [],
@@ -91,29 +89,16 @@ async function dryRun(args: string[], environment: Record<string, string> = {}):
   return { out, runner };
 }
 
-describe('golden --dry-run payloads', () => {
-  const produced = new Set<string>();
-  mkdirSync(DIR, { recursive: true });
+const golden = new GoldenSet('redirect', Object.keys(CASES).map((name) => `${name}.txt`));
 
+describe('golden --dry-run payloads', () => {
   for (const [name, c] of Object.entries(CASES)) {
     const { args, env } = Array.isArray(c) ? { args: c, env: {} } : c;
     const envText = Object.entries(env).map(([k, v]) => `${k}=${v} `).join('');
     it(`prints the expected payload for ${name}: ${envText}siding init ${args.map((a) => (a === '' ? "''" : a)).join(' ')}`, async () => {
-      const file = `${name}.txt`;
-      produced.add(file);
       const { out, runner } = await dryRun(args, env);
       assert.equal(runner.commands.length, 0, '--dry-run runs no program');
-      if (UPDATE) {
-        writeFileSync(`${DIR}${file}`, out);
-        return;
-      }
-      let expected: string;
-      try {
-        expected = readFileSync(`${DIR}${file}`, 'utf8');
-      } catch {
-        assert.fail(`missing golden file test/golden/redirect/${file}; run with UPDATE_GOLDEN=1 to create it`);
-      }
-      assert.equal(out, expected, `payload differs from test/golden/redirect/${file} (UPDATE_GOLDEN=1 rewrites it)`);
+      golden.check(`${name}.txt`, out);
     });
   }
 
@@ -122,12 +107,10 @@ describe('golden --dry-run payloads', () => {
       '--envoy-port', '15001', '--inbound-capture-port', '15006', '--proxy-uid', '1337', '--istio-inbound-interception-mode', 'REDIRECT',
       '--istio-service-cidr', '*', '--istio-service-exclude-cidr', '', '--istio-inbound-ports', '*', '--istio-local-exclude-ports', '15090,15021,15020',
     ]);
-    assert.equal(long.out, (await dryRun(SEED)).out);
+    assert.equal(long.out, (await dryRun(ISTIO_INIT_ARGS)).out);
   });
 
-  it('has no stale golden files: every file is produced by a case above', () => {
-    const stale = readdirSync(DIR).filter((f) => !(`${f}`.replace(/\.txt$/, '') in CASES));
-    assert.deepEqual(stale, [], `stale golden files in test/golden/redirect (no case produces them): ${stale.join(', ')}`);
-    assert.ok(produced.size <= Object.keys(CASES).length);
+  it('has a golden file for every case above and no other', () => {
+    golden.assertNoStale();
   });
 });

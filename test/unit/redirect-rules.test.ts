@@ -8,7 +8,7 @@ import { buildRules, CHAIN_PREFIX, isBuiltinChain, PURPOSES } from '../../src/re
 import type { Rule } from '../../src/redirect/rules.js';
 import { renderRule } from '../../src/redirect/render.js';
 
-const SEED: RawInitFlags = {
+const ISTIO_INIT_ARGS: RawInitFlags = {
   envoyPort: '15001',
   inboundCapturePort: '15006',
   proxyUid: '1337',
@@ -20,7 +20,7 @@ const SEED: RawInitFlags = {
 };
 
 function config(extra: RawInitFlags = {}): RedirectConfig {
-  return parseTestFlags({ ...SEED, ...extra }).redirect;
+  return parseTestFlags({ ...ISTIO_INIT_ARGS, ...extra }).redirect;
 }
 
 const lines = (rules: Rule[], chain: string): string[] => rules.filter((r) => r.chain === chain).map(renderRule);
@@ -186,7 +186,7 @@ describe('buildRules', () => {
   });
 
   it('filters by owner group: one RETURN per excluded group, or one RETURN for groups outside the included list', () => {
-    const env = (e: Record<string, string>) => parseTestFlags(SEED, { environment: e }).redirect;
+    const env = (e: Record<string, string>) => parseTestFlags(ISTIO_INIT_ARGS, { environment: e }).redirect;
     assert.deepEqual(
       lines(buildRules(env({ ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '888,ftp' }), 'ipv4'), 'SIDING_OUTPUT').filter((l) => l.includes('owner-group')),
       [
@@ -201,7 +201,7 @@ describe('buildRules', () => {
   });
 
   it('uses ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR as the IPv4 loopback range', () => {
-    const rules = buildRules(parseTestFlags(SEED, { environment: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.1/8' } }).redirect, 'ipv4');
+    const rules = buildRules(parseTestFlags(ISTIO_INIT_ARGS, { environment: { ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.1/8' } }).redirect, 'ipv4');
     assert.ok(lines(rules, 'SIDING_OUTPUT').includes('-A SIDING_OUTPUT -d 127.0.0.0/8 -m comment --comment siding/loopback -j RETURN'));
   });
 
