@@ -88,7 +88,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps = {}): Prom
       const families = opts.ipv6 === 'auto' && ipv6 !== undefined ? (ipv6 ? 'on' : 'off') : opts.ipv6;
       const report = await applyRedirect(
         options.redirect,
-        { iptablesMode: opts.iptablesMode, ipv6: families, lock: options.lock },
+        { iptablesMode: opts.iptablesMode, ipv6: families, dualStack: options.dualStack, lock: options.lock },
         { host, log: socketApp.log, sleep: (ms) => delay(ms) },
       );
       return {

@@ -11,7 +11,8 @@
  */
 import type { InitOptions } from '../redirect/config.js';
 import { readInitArgv } from '../redirect/argv.js';
-import { parseInitFlags, type RawInitFlags } from '../redirect/flags.js';
+import type { RawInitFlags } from '../redirect/flags.js';
+import { parseInitFlags } from '../redirect/options.js';
 import { parseRecord } from '../inject/status.js';
 import { STATUS_ANNOTATION } from '../inject/annotations.js';
 import { errorMessage } from '../errors/index.js';
@@ -38,7 +39,10 @@ const RULE_FLAGS: ReadonlySet<keyof RawInitFlags> = new Set<keyof RawInitFlags>(
   'istioExcludeInterfaces',
   'kubeVirtInterfaces',
   'redirectDns',
+  'captureAllDns',
   'dnsPort',
+  'dualStack',
+  'dropInvalid',
 ]);
 
 /** Decides from a pod's annotations what to program. */
@@ -61,8 +65,9 @@ export function podRedirect(annotations: Readonly<Record<string, string>>): PodR
     const flags = readInitArgv(args);
     const foreign = Object.keys(flags).filter((k) => !RULE_FLAGS.has(k as keyof RawInitFlags));
     if (foreign.length > 0) return { kind: 'invalid', reason: `its redirect flags set ${foreign.join(', ')}, which only the node decides` };
-    // No --netns among the flags, so the file system is never consulted.
-    const options = parseInitFlags(flags, { exists: () => false });
+    // Nothing of the agent's own leaks in: no environment variables, no files (the pod's
+    // resolv.conf is not readable from the node; CNI mode captures all DNS, see engine.ts).
+    const options = parseInitFlags(flags, { exists: () => false, readFile: () => undefined, environment: {} });
     return { kind: 'program', options, args };
   } catch (e) {
     return { kind: 'invalid', reason: `its redirect flags are invalid: ${errorMessage(e)}` };

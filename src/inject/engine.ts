@@ -172,6 +172,18 @@ export function validationIdentity(config: InjectionConfig, redirect: RedirectDe
 }
 
 /**
+ * The redirect flags in CNI mode: `siding init`'s, with DNS capture widened to all DNS when
+ * it is on. siding-init reads the pod's /etc/resolv.conf to capture only DNS to its
+ * nameservers; the node agent programs the pod before that file exists for it, so in CNI
+ * mode all port-53 traffic is captured (the proxy's DNS forwarder answers it the same way).
+ */
+export function cniArgs(config: InjectionConfig, redirect: RedirectDefaults): string[] {
+  const args = initArgs(config, redirect);
+  if (redirect.redirectDNS) args.push('--capture-all-dns');
+  return args;
+}
+
+/**
  * CNI mode's init container: `siding init --run-validation --skip-rule-apply` with the pod's
  * redirect flags. It programs nothing, so it needs no capability and no root: it passes Pod
  * Security `restricted`. It exits 126 when the redirect is missing (the agent's repair looks
@@ -184,7 +196,7 @@ export function buildValidationContainer(config: InjectionConfig, settings: PodS
     image: config.init.image,
     imagePullPolicy: config.init.imagePullPolicy,
     command: [...config.init.command],
-    args: [...initArgs(config, settings.redirect), '--run-validation', '--skip-rule-apply'],
+    args: [...cniArgs(config, settings.redirect), '--run-validation', '--skip-rule-apply'],
     resources: resourcesField(config.init.resources),
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -733,7 +745,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
     volumes: volumes.map((v) => v.name),
     annotations: [],
     proxyImage: settings.proxyImage,
-    ...(config.redirect.mode === 'cni' ? { cniRedirect: initArgs(config, settings.redirect) } : {}),
+    ...(config.redirect.mode === 'cni' ? { cniRedirect: cniArgs(config, settings.redirect) } : {}),
   };
   const warnings = read.warnings;
   for (const w of warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)) warnings.add(w);

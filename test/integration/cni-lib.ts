@@ -86,11 +86,23 @@ export function startAgentProcess(dirs: AgentDirs, plugin: string, extra: string
   });
 }
 
-/** A fresh network namespace with loopback up, at /run/netns/NAME. */
+/**
+ * A fresh network namespace at /run/netns/NAME as the main CNI plugin leaves a pod's: lo up,
+ * and eth0 with 10.9.0.5/24 and a default route (one end of a veth pair whose other end
+ * stays in the namespace too: nothing leaves it).
+ */
 export async function makeNetns(): Promise<string> {
   const name = `sdcni-${randomBytes(4).toString('hex')}`;
   await must('ip', ['netns', 'add', name]);
-  await must('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  for (const a of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'],
+    ['addr', 'add', '10.9.0.5/24', 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'],
+    ['route', 'add', 'default', 'dev', 'eth0'],
+  ]) {
+    await must('ip', ['-n', name, ...a]);
+  }
   return name;
 }
 

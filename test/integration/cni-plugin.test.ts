@@ -107,11 +107,6 @@ describe("siding's CNI plugin with the agent running", skipUnless(prereq), () =>
   it("redirects for real: the pod's unprivileged siding-validation passes as the proxy's user, and an app's outbound connection is captured", async () => {
     const { annotations, initArgs } = bothModes(PODS.defaults!);
     const ns = await netns();
-    // The pod's interface, as the main plugin would have set it up: an address and a
-    // default route (one end of a veth pair whose both ends stay in the namespace).
-    for (const a of [['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'], ['addr', 'add', '10.9.0.5/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', 'default', 'dev', 'eth0']]) {
-      assert.equal((await run('ip', ['-n', ns, ...a])).code, 0, a.join(' '));
-    }
     assert.equal((await add(ns, annotations)).code, 0);
     const args = [...initArgs, '--run-validation', '--skip-rule-apply'];
     const asProxy = await run('ip', ['netns', 'exec', ns, 'setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', process.execPath, CLI, 'init', ...args]);

@@ -40,7 +40,7 @@ describe("what the agent does for a pod, from its annotations", () => {
     const d = podRedirect(INJECTED);
     assert.equal(d.kind, 'program');
     if (d.kind !== 'program') return;
-    assert.deepEqual(d.options.redirect, parseInitArgv(ARGS, { exists: () => false }).redirect);
+    assert.deepEqual(d.options.redirect, parseInitArgv(ARGS, { exists: () => false, readFile: () => undefined, environment: {} }).redirect);
     assert.deepEqual(d.args, ARGS);
   });
 
@@ -75,7 +75,7 @@ function world(over: Partial<HandlerDeps> = {}) {
       return Promise.resolve(name === 'known' ? INJECTED : undefined);
     },
     program: async (options, netns) => {
-      const r = await applyRedirect(options.redirect, { iptablesMode: 'nft', ipv6: 'off', lock: options.lock }, { host: host(netns), log: memoryLogger(), sleep: () => Promise.resolve() });
+      const r = await applyRedirect(options.redirect, { iptablesMode: 'nft', ipv6: 'off', dualStack: false, lock: options.lock }, { host: host(netns), log: memoryLogger(), sleep: () => Promise.resolve() });
       return { rules: r.families.reduce((n, f) => n + f.rules, 0), backend: r.backend, families: r.families.map((f) => f.family) };
     },
     verify: (options, netns) => verifyRedirect(options.redirect, 'nft', host(netns)),
