@@ -53,7 +53,8 @@ describe('injected pods under Pod Security restricted, in CNI mode', skipUnless(
       assert.equal(validation?.state?.terminated?.exitCode, 0, JSON.stringify(validation));
       const spec = p.spec?.initContainers?.[0];
       assert.equal(spec?.securityContext?.runAsNonRoot, true);
-      assert.deepEqual(spec?.securityContext?.capabilities, { drop: ['ALL'] });
+      assert.deepEqual(spec?.securityContext?.capabilities?.drop, ['ALL']);
+      assert.equal(spec?.securityContext?.capabilities?.add, undefined);
       const log = await kubectl(['logs', '-n', ns, p.metadata?.name ?? '', '-c', VALIDATION]);
       assert.match(log.stdout + log.stderr, /validation passed: the proxy's loopback calls are redirected/);
     }
