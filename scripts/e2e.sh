@@ -39,31 +39,23 @@ if [[ $rounds == *api* ]]; then
   testenv down >/dev/null
 fi
 
-if [[ $rounds == *node* ]]; then
+# A round on the real node: `up --MODE`, the tests of DIR, then the teardown test.
+node_round() { # MODE DIR
+  local mode=$1 dir=$2 before start
   # The images come from the current sources (a no-op when nothing changed).
   bash scripts/build-image.sh >/dev/null
   before=$(mktemp)
   node --import tsx test/e2e/helpers/host-state.ts >"$before"
   start=$SECONDS
-  SIDING_E2E_KUBECONFIG=$(testenv up --node | tail -n 1)
-  echo "e2e: node up and siding installed in $((SECONDS - start))s" >&2
+  SIDING_E2E_KUBECONFIG=$(testenv up "--$mode" | tail -n 1)
+  echo "e2e: node up and siding installed ($mode) in $((SECONDS - start))s" >&2
   export SIDING_E2E_KUBECONFIG
-  testenv exec node --import tsx --test --test-concurrency=1 test/e2e/node/*.test.ts || status=1
+  testenv exec node --import tsx --test --test-concurrency=1 "$dir"/*.test.ts || status=1
   # Runs `down` itself, from the machine's namespaces, and compares with $before.
   SIDING_E2E_HOST_BEFORE=$before node --import tsx --test test/e2e/teardown/*.test.ts || status=1
   rm -f "$before"
-fi
+}
 
-if [[ $rounds == *cni* ]]; then
-  bash scripts/build-image.sh >/dev/null
-  before=$(mktemp)
-  node --import tsx test/e2e/helpers/host-state.ts >"$before"
-  start=$SECONDS
-  SIDING_E2E_KUBECONFIG=$(testenv up --cni | tail -n 1)
-  echo "e2e: node up and siding installed in CNI mode in $((SECONDS - start))s" >&2
-  export SIDING_E2E_KUBECONFIG
-  testenv exec node --import tsx --test --test-concurrency=1 test/e2e/cni/*.test.ts || status=1
-  SIDING_E2E_HOST_BEFORE=$before node --import tsx --test test/e2e/teardown/*.test.ts || status=1
-  rm -f "$before"
-fi
+if [[ $rounds == *node* ]]; then node_round node test/e2e/node; fi
+if [[ $rounds == *cni* ]]; then node_round cni test/e2e/cni; fi
 exit "$status"
