@@ -3,6 +3,8 @@
 # command. `siding init` runs on every pod start: loading ~25 separate ES modules cost
 # about 30 ms of its ~140 ms on 2 cores; the bundle loads in one read (BENCHMARKS.md).
 # tsc has already type-checked and written dist/; this replaces dist/cli.js only.
+# Packages stay external on purpose: koffi (siding proxy's getsockopt) is a native module
+# whose prebuilt binary is loaded from node_modules at run time and cannot be bundled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf dist/chunks
