@@ -1,8 +1,10 @@
 /**
  * When things happened in a pod on the test node, finer than the API's whole seconds:
  * - a log line's time as the runtime stamped it (`kubectl logs --timestamps`, nanoseconds);
- * - a running container's process start, read on the node: the shim's init.pid in the
- *   container's bundle, then field 22 of /proc/PID/stat (clock ticks since boot).
+ * - when a running container's process was made, read on the node: the shim's init.pid in
+ *   the container's bundle, then field 22 of /proc/PID/stat (clock ticks since boot). runc
+ *   forks that process when the container is created and it runs the image's command when
+ *   the container is started: the start comes a little later, never earlier.
  * All times are nanoseconds of wall-clock time as bigint, so they compare with each other.
  * The tests run on the node's machine as root (scripts/e2e.sh), in the same PID namespace.
  */
@@ -85,8 +87,8 @@ function clockTicks(): bigint {
 }
 
 /**
- * When a running container's process started, in wall-clock nanoseconds (10 ms resolution).
- * Throws when the container is not running.
+ * When a running container's process was made (see above), in wall-clock nanoseconds
+ * (10 ms resolution). Throws when the container is not running.
  */
 export function processStart(p: k8s.V1Pod, container: string): bigint {
   const pid = readFileSync(join(bundleDir(p, container), 'init.pid'), 'utf8').trim();
