@@ -1,7 +1,8 @@
 /**
  * What the test node's containerd runs for a container, read from its state directory
  * (the tests run on the node's machine as root, scripts/e2e.sh): the bundle holds the OCI
- * runtime spec runc started the container with, and the shim's init.pid.
+ * runtime spec runc started the container with, and the shim's init.pid; and `ctr` for the
+ * images it holds.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,19 +13,36 @@ import { containerStatus } from './node.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
 
-let state: string | undefined;
+let env: Record<string, string> | undefined;
 
-/** containerd's state directory on the node, as scripts/kube-testenv.sh env names it. */
+/** What scripts/kube-testenv.sh env names (containerd_state, containerd_socket, ...). */
+function testenvNames(): Record<string, string> {
+  env ??= Object.fromEntries(
+    execFileSync('bash', [join(repo, 'scripts/kube-testenv.sh'), 'env'], {
+      encoding: 'utf8',
+      env: { ...process.env, SIDING_TESTENV_DIR: stateDir },
+    })
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  return env;
+}
+
+function name(key: string): string {
+  const v = testenvNames()[key];
+  if (v === undefined || v === '') throw new Error(`kube-testenv.sh env names no ${key}`);
+  return v;
+}
+
+/** containerd's state directory on the node. */
 function containerdState(): string {
-  if (state !== undefined) return state;
-  const env = execFileSync('bash', [join(repo, 'scripts/kube-testenv.sh'), 'env'], {
-    encoding: 'utf8',
-    env: { ...process.env, SIDING_TESTENV_DIR: stateDir },
-  });
-  const line = env.split('\n').find((l) => l.startsWith('containerd_state='));
-  if (line === undefined) throw new Error('kube-testenv.sh env names no containerd_state');
-  state = line.slice('containerd_state='.length);
-  return state;
+  return name('containerd_state');
+}
+
+/** `ctr -n k8s.io ARGS` against the node's containerd; throws with its stderr when it fails. */
+export function ctr(args: readonly string[]): string {
+  return execFileSync('ctr', ['--address', name('containerd_socket'), '-n', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** The bundle directory of a container the kubelet reports (running or not yet removed). */
