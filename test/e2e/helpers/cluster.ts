@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
@@ -21,7 +22,7 @@ import { decodeBundle } from '../../../src/kube/cabundle.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js';
 
-const repo = new URL('../../../', import.meta.url).pathname;
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = join(repo, 'dist/cli.js');
 const TESTENV = join(repo, 'scripts/kube-testenv.sh');
 
