@@ -653,7 +653,7 @@ EOF
 # ---------------------------------------------------------------------------
 # The node mode's install: the overlay, as a user applies it
 
-install_siding() {
+apply_overlay() {
   local applied=$overlay
   if $cni_mode; then
     # The overlay users apply, plus where this node keeps its CNI directories; generated
@@ -681,6 +681,9 @@ patches:
 EOF
   fi
   wait_for "kubectl apply -k ${applied#"$repo"/}" kc apply -k "$applied"
+}
+
+wait_for_siding() {
   wait_for "the siding Deployment to become Available" \
     kc -n "$sys_ns" wait deployment/siding --for condition=Available --timeout 5s
   if $cni_mode; then
@@ -732,9 +735,12 @@ cmd_up() {
   if $node_mode; then
     start_scheduler
     say "control plane up ($((SECONDS - t0))s)"
+    # Applied while the runtime still imports the images: the webhook's pods wait in the
+    # scheduler and start the moment the node is Ready.
+    apply_overlay
     wait "$prepare" || die "the node's runtime did not come up (logs in $logs)"
     join_node
-    install_siding
+    wait_for_siding
     wait_for_webhook
     say "siding installed and admitting ($((SECONDS - t0))s)"
     say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}$($cni_mode && echo " (CNI mode: ${overlay_cni#"$repo"/})" || true)"

@@ -81,6 +81,30 @@ export async function podReady(c: Clients, namespace: string, name: string, boun
   );
 }
 
+/** How long a pod took from `since` (performance.now() before its creation) to Running and to Ready, in seconds. */
+export interface StartTimes {
+  pod: k8s.V1Pod;
+  runningSeconds: number;
+  readySeconds: number;
+}
+
+/** Waits for a pod to be Ready, noting when it was first seen Running (polled every 200 ms). */
+export async function podStartTimes(c: Clients, namespace: string, name: string, since: number): Promise<StartTimes> {
+  let runningSeconds: number | undefined;
+  const p = await eventually(`pod ${namespace}/${name} to be Ready`, async () => {
+    const p = await c.core.readNamespacedPod({ namespace, name });
+    if (runningSeconds === undefined && p.status?.phase === 'Running') runningSeconds = (performance.now() - since) / 1000;
+    return p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ? p : undefined;
+  });
+  const readySeconds = (performance.now() - since) / 1000;
+  return { pod: p, runningSeconds: runningSeconds ?? readySeconds, readySeconds };
+}
+
+/** "Running after 4.2 s, Ready after 5.0 s" */
+export function describeStart(t: StartTimes): string {
+  return `Running after ${t.runningSeconds.toFixed(1)} s, Ready after ${t.readySeconds.toFixed(1)} s`;
+}
+
 /** The status of one container, init or regular. */
 export function containerStatus(p: k8s.V1Pod, name: string): k8s.V1ContainerStatus | undefined {
   return [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].find((s) => s.name === name);
@@ -139,13 +163,56 @@ export function sumSamples(text: string, metric: string, labels: Record<string, 
   return sum;
 }
 
-/** A pod proxy's connection counter for one direction, read from its pod IP. */
-export async function connections(p: k8s.V1Pod, direction: 'inbound' | 'outbound'): Promise<number> {
+/** A pod proxy's Prometheus exposition, read from its pod IP. */
+export async function proxyStats(p: k8s.V1Pod): Promise<string> {
   const ip = p.status?.podIP;
   if (ip === undefined) throw new Error(`${p.metadata?.name ?? '?'} has no pod IP`);
   const r = await get(ip, METRICS_PORT, '/stats/prometheus');
   if (r.status !== 200) throw new Error(`GET /stats/prometheus of ${p.metadata?.name ?? '?'}: HTTP ${r.status}`);
-  return sumSamples(r.body, 'siding_proxy_connections_total', { direction });
+  return r.body;
+}
+
+/** What a proxy has counted for one direction: connections (ended, by outcome) and bytes relayed. */
+export interface Traffic {
+  /** Connections ended or refused, every outcome. */
+  connections: number;
+  /** Of those, the ones that ended normally. */
+  ok: number;
+  /** Bytes read from the connecting side and from the destination, open connections included. */
+  upstreamBytes: number;
+  downstreamBytes: number;
+}
+
+export async function traffic(p: k8s.V1Pod, direction: 'inbound' | 'outbound'): Promise<Traffic> {
+  const text = await proxyStats(p);
+  return {
+    connections: sumSamples(text, 'siding_proxy_connections_total', { direction }),
+    ok: sumSamples(text, 'siding_proxy_connections_total', { direction, outcome: 'ok' }),
+    upstreamBytes: sumSamples(text, 'siding_proxy_bytes_total', { direction, way: 'upstream' }),
+    downstreamBytes: sumSamples(text, 'siding_proxy_bytes_total', { direction, way: 'downstream' }),
+  };
+}
+
+/** The sum of each field over several readings. */
+export function totalTraffic(readings: readonly Traffic[]): Traffic {
+  const t: Traffic = { connections: 0, ok: 0, upstreamBytes: 0, downstreamBytes: 0 };
+  for (const r of readings) {
+    t.connections += r.connections;
+    t.ok += r.ok;
+    t.upstreamBytes += r.upstreamBytes;
+    t.downstreamBytes += r.downstreamBytes;
+  }
+  return t;
+}
+
+/** b - a, field by field. */
+export function trafficDelta(a: Traffic, b: Traffic): Traffic {
+  return {
+    connections: b.connections - a.connections,
+    ok: b.ok - a.ok,
+    upstreamBytes: b.upstreamBytes - a.upstreamBytes,
+    downstreamBytes: b.downstreamBytes - a.downstreamBytes,
+  };
 }
 
 export { INIT_CONTAINER, PROXY_CONTAINER };

@@ -12,10 +12,15 @@ import { skipUnless } from '../../helpers/prereq.js';
 import { SIDING, clients, eventually, injectionProblems, kubectl, Namespaces, prereq, stateDir, type Clients } from '../helpers/cluster.js';
 import { IDLE_SCRIPT, INIT_CONTAINER, containerStatus, nodeContainer, pod } from '../helpers/node.js';
 
+const AF_INET = 2;
+const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const NETLINK_NETFILTER = 12;
 const SOCK_RAW = 3;
-/** socket() returns EPERM for the two ways iptables reaches the kernel; everything else is allowed. */
+/**
+ * socket() returns EPERM for the two ways iptables reaches the kernel; everything else is
+ * allowed (netlink route sockets too, which are also SOCK_RAW: reading the interfaces needs them).
+ */
 const DENY_IPTABLES = {
   defaultAction: 'SCMP_ACT_ALLOW',
   syscalls: [
@@ -28,13 +33,17 @@ const DENY_IPTABLES = {
         { index: 2, value: NETLINK_NETFILTER, op: 'SCMP_CMP_EQ' },
       ],
     },
-    {
+    // Raw IP sockets (iptables-legacy), IPv4 and IPv6. The type argument carries
+    // SOCK_CLOEXEC/SOCK_NONBLOCK above its low bits.
+    ...[AF_INET, AF_INET6].map((family) => ({
       names: ['socket'],
       action: 'SCMP_ACT_ERRNO',
       errnoRet: 1,
-      // The type argument carries SOCK_CLOEXEC/SOCK_NONBLOCK above its low bits.
-      args: [{ index: 1, value: 0xf, valueTwo: SOCK_RAW, op: 'SCMP_CMP_MASKED_EQ' }],
-    },
+      args: [
+        { index: 0, value: family, op: 'SCMP_CMP_EQ' },
+        { index: 1, value: 0xf, valueTwo: SOCK_RAW, op: 'SCMP_CMP_MASKED_EQ' },
+      ],
+    })),
   ],
 };
 

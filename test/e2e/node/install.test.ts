@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { skipUnless } from '../../helpers/prereq.js';
 import { SIDING, caBundle, clients, injectionProblems, Namespaces, prereq, siding, untouched, type Clients } from '../helpers/cluster.js';
-import { IDLE_SCRIPT, NODE_NAME, nodeContainer, pod, podReady } from '../helpers/node.js';
+import { IDLE_SCRIPT, NODE_NAME, describeStart, nodeContainer, pod, podStartTimes } from '../helpers/node.js';
 
 /** The certificate chain a webhook pod serves, verified against `ca` for the Service's DNS name. */
 function servedCertificate(ip: string, ca: string): Promise<tls.PeerCertificate> {
@@ -67,7 +67,7 @@ describe('siding installed from its image on a real node', skipUnless(prereq), (
     }
   });
 
-  it('injects what siding check --live predicts, and the node runs exactly that', async () => {
+  it('injects what siding check --live predicts, and the node runs exactly that', async (t) => {
     const ns = await namespaces.create('e2e-node-check', { ...SIDING.injectionLabel });
     const pods = [
       pod(ns, 'meshed', { containers: [nodeContainer('app', IDLE_SCRIPT)] }),
@@ -80,9 +80,13 @@ describe('siding installed from its image on a real node', skipUnless(prereq), (
     assert.match(check.stdout, /^Pod\/meshed: injected$/m);
     assert.match(check.stdout, /^Pod\/opted-out: skipped/m);
 
-    for (const p of pods) await c.core.createNamespacedPod({ namespace: ns, body: p });
-    const meshed = await podReady(c, ns, 'meshed');
-    const optedOut = await podReady(c, ns, 'opted-out');
+    const t0 = performance.now();
+    await Promise.all(pods.map((p) => c.core.createNamespacedPod({ namespace: ns, body: p })));
+    const [meshed, optedOut] = (await Promise.all(['meshed', 'opted-out'].map((name) => podStartTimes(c, ns, name, t0)))).map((s, i) => {
+      t.diagnostic(`${i === 0 ? 'injected' : 'opted-out'} pod: ${describeStart(s)}`);
+      return s.pod;
+    });
+    assert.ok(meshed !== undefined && optedOut !== undefined);
     assert.deepEqual(injectionProblems(meshed), []);
     assert.ok(untouched(optedOut));
     // What runs on the node, not only what is stored: the kubelet reports the containers it started.

@@ -15,14 +15,21 @@ import {
   INIT_CONTAINER,
   PROXY_CONTAINER,
   SERVER_SCRIPT,
-  connections,
   containerStatus,
+  describeStart,
   nodeContainer,
   pod,
   podReady,
+  podStartTimes,
   requests,
   startedAt,
+  totalTraffic,
+  traffic,
+  trafficDelta,
+  type Traffic,
 } from '../helpers/node.js';
+import { runtimeSpec } from '../helpers/containerd.js';
+import { followLogs, lineMatching, ms, processStart, timedLogs } from '../helpers/timeline.js';
 
 const SERVER_LABELS = { app: 'server' };
 
@@ -83,16 +90,17 @@ describe('injected workloads on the node and their traffic through siding proxy'
     const list = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=server' });
     return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined);
   };
-  const inboundOfServers = async (): Promise<number> => {
-    let sum = 0;
-    for (const p of await serverPods()) sum += await connections(p, 'inbound');
-    return sum;
-  };
+  const inboundOfServers = async (): Promise<Traffic> =>
+    totalTraffic(await Promise.all((await serverPods()).map((p) => traffic(p, 'inbound'))));
+  const outboundOfClient = async (): Promise<Traffic> => traffic(await podReady(c, ns, 'client'), 'outbound');
+  /** How long the client took from its creation request to Running and Ready, for the report. */
+  let clientStart = '';
 
   before(async () => {
     c = clients();
     namespaces = new Namespaces(c.core);
     ns = await namespaces.create('e2e-node-traffic', { ...SIDING.injectionLabel });
+    const t0 = performance.now();
     const applied = await kubectlApply([
       serverDeployment(ns),
       service(ns),
@@ -104,6 +112,7 @@ describe('injected workloads on the node and their traffic through siding proxy'
       pod(ns, 'opted-out', { containers: [nodeContainer('app', IDLE_SCRIPT)] }, { labels: { 'siding.io/inject': 'false' } }),
     ]);
     assert.equal(applied.exitCode, 0, applied.stderr);
+    clientStart = describeStart(await podStartTimes(c, ns, 'client', t0));
     clusterIP = (await c.core.readNamespacedService({ namespace: ns, name: 'server' })).spec?.clusterIP ?? '';
     const rollout = await kubectl(['rollout', 'status', '-n', ns, 'deployment/server', '--timeout', '90s']);
     assert.equal(rollout.exitCode, 0, rollout.stderr);
@@ -115,7 +124,8 @@ describe('injected workloads on the node and their traffic through siding proxy'
     await namespaces?.cleanup();
   });
 
-  it('runs every pod injected; siding-init exited 0 and logged its rules; the proxy was ready before the app started', async () => {
+  it('runs every pod injected; siding-init exited 0 and logged its rules; the proxy was ready before the app started, confined as injected', async (t) => {
+    t.diagnostic(`injected client pod: ${clientStart}`);
     const pods = [await podReady(c, ns, 'client'), ...(await serverPods())];
     assert.equal(pods.length, 3);
     for (const p of pods) {
@@ -123,32 +133,76 @@ describe('injected workloads on the node and their traffic through siding proxy'
       assert.deepEqual(injectionProblems(p), []);
       const init = containerStatus(p, INIT_CONTAINER)?.state?.terminated;
       assert.equal(init?.exitCode, 0, `${name}: siding-init did not exit 0`);
-      const initLog = await kubectl(['logs', '-n', ns, name, '-c', INIT_CONTAINER]);
-      assert.match(initLog.stdout, /applied the IPv4 rules/, `${name}: siding-init log:\n${initLog.stdout}${initLog.stderr}`);
+      // The API's start times (whole seconds) first, then the node's own, finer ones.
+      const initFinished = init?.finishedAt;
+      assert.ok(initFinished !== undefined && new Date(initFinished) <= startedAt(p, PROXY_CONTAINER), `${name}: the proxy started before siding-init ended`);
       assert.ok(startedAt(p, PROXY_CONTAINER) <= startedAt(p, 'app'), `${name}: the app started before the proxy`);
-      assert.ok(startedAt(p, INIT_CONTAINER) <= startedAt(p, PROXY_CONTAINER), `${name}: the proxy started before siding-init`);
-      const appLog = await kubectl(['logs', '-n', ns, name, '-c', 'app']);
-      assert.match(appLog.stdout, /^proxy ready at app start: 200$/m, `${name}: the app saw the proxy not ready:\n${appLog.stdout}`);
+      const initLog = await timedLogs(ns, name, INIT_CONTAINER);
+      const applied = lineMatching(initLog, /applied the IPv4 rules/, `${name}: siding-init log`);
+      const proxyReady = lineMatching(await timedLogs(ns, name, PROXY_CONTAINER), /"msg":"ready"/, `${name}: siding-proxy log`);
+      const proxyStart = processStart(p, PROXY_CONTAINER);
+      const appStart = processStart(p, 'app');
+      const initEnd = initLog.at(-1)!.at;
+      t.diagnostic(
+        `${name}: rules applied → proxy process ${ms(applied.at, proxyStart)}, → proxy ready ${ms(proxyStart, proxyReady.at)}, → app process ${ms(proxyReady.at, appStart)}`,
+      );
+      assert.ok(initEnd < proxyStart, `${name}: the proxy's process started ${ms(proxyStart, initEnd)} before siding-init's last line`);
+      assert.ok(proxyStart < appStart, `${name}: the app's process started ${ms(appStart, proxyStart)} before the proxy's`);
+      assert.ok(proxyReady.at < appStart, `${name}: the app's process started ${ms(appStart, proxyReady.at)} before the proxy said ready`);
+      // What the proxy (and koffi's native getsockopt within it, which the traffic tests below
+      // need) runs under on the node: UID 1337, read-only root, no capabilities, seccomp.
+      const spec = runtimeSpec(p, PROXY_CONTAINER);
+      assert.deepEqual([spec.process.user.uid, spec.process.user.gid], [1337, 1337], `${name}: proxy user`);
+      assert.equal(spec.root.readonly, true, `${name}: the proxy's root filesystem is writable`);
+      assert.equal(spec.process.noNewPrivileges, true, `${name}: the proxy may gain privileges`);
+      assert.deepEqual(spec.process.capabilities?.effective ?? [], [], `${name}: the proxy has capabilities`);
+      assert.equal(spec.linux.seccomp?.defaultAction, 'SCMP_ACT_ERRNO', `${name}: the proxy runs without the runtime's seccomp profile`);
+      // The app's own view: the first thing it does is ask the proxy whether it is ready.
+      const appLog = await timedLogs(ns, name, 'app');
+      assert.match(appLog[0]?.text ?? '', /^proxy ready at app start: 200$/, `${name}: the app saw the proxy not ready:\n${appLog.map((l) => l.text).join('\n')}`);
     }
   });
 
   it("sends the client's requests to the Service through both proxies: counted outbound and inbound, the server sees 127.0.0.6", async () => {
-    const client = await podReady(c, ns, 'client');
-    const outBefore = await connections(client, 'outbound');
+    const outBefore = await outboundOfClient();
     const inBefore = await inboundOfServers();
     const r = await requests(ns, 'client', `http://${clusterIP}/`, 20);
     assert.equal(r.failed, 0, r.errors.join(', '));
     assert.equal(r.ok, 20);
     assert.deepEqual(Object.keys(r.peers).map((p) => p.replace(/^::ffff:/, '')), ['127.0.0.6']);
-    assert.ok((await connections(client, 'outbound')) - outBefore >= 20, 'the client proxy did not count 20 outbound connections');
-    assert.ok((await inboundOfServers()) - inBefore >= 20, 'the server proxies did not count 20 inbound connections');
+    // A connection is counted when both its sides have closed, which may trail the response.
+    const out = await eventually('the client proxy to count 20 outbound connections', async () => {
+      const d = trafficDelta(outBefore, await outboundOfClient());
+      return d.connections >= 20 ? d : undefined;
+    }, 10_000);
+    const inb = await eventually('the server proxies to count 20 inbound connections', async () => {
+      const d = trafficDelta(inBefore, await inboundOfServers());
+      return d.connections >= 20 ? d : undefined;
+    }, 10_000);
+    for (const [what, d] of [['outbound', out], ['inbound', inb]] as const) {
+      assert.equal(d.connections, 20, `${what}: ${JSON.stringify(d)}`);
+      assert.equal(d.ok, 20, `${what}: not every connection ended normally: ${JSON.stringify(d)}`);
+      assert.ok(d.upstreamBytes > 0 && d.downstreamBytes > 0, `${what}: no bytes relayed both ways: ${JSON.stringify(d)}`);
+    }
+    // Both proxies relayed the same bytes: the requests one way, the answers the other.
+    assert.equal(inb.upstreamBytes, out.upstreamBytes);
+    assert.equal(inb.downstreamBytes, out.downstreamBytes);
   });
 
   it('leaves an opted-out pod and a port excluded by annotation alone: requests succeed and no counter moves', async () => {
-    const client = await podReady(c, ns, 'client');
     await podReady(c, ns, 'opted-out');
-    const outBefore = await connections(client, 'outbound');
+    // First the counters are shown to be live: the opted-out pod has no proxy of its own,
+    // but its requests to the server's proxied port are counted by the server proxies.
+    const inFirst = await inboundOfServers();
+    const toProxied = await requests(ns, 'opted-out', `http://${clusterIP}:80/`, 10);
+    assert.equal(toProxied.failed, 0, toProxied.errors.join(', '));
+    assert.deepEqual(Object.keys(toProxied.peers).map((p) => p.replace(/^::ffff:/, '')), ['127.0.0.6']);
+    await eventually("the server proxies to count the opted-out pod's 10 connections", async () =>
+      trafficDelta(inFirst, await inboundOfServers()).connections >= 10 ? true : undefined, 10_000);
+
+    const outBefore = await outboundOfClient();
     const inBefore = await inboundOfServers();
+    assert.equal(inBefore.connections - inFirst.connections, 10);
     const excluded = await requests(ns, 'client', `http://${clusterIP}:81/`, 10);
     const optedOut = await requests(ns, 'opted-out', `http://${clusterIP}:81/`, 10);
     for (const r of [excluded, optedOut]) {
@@ -156,8 +210,9 @@ describe('injected workloads on the node and their traffic through siding proxy'
       assert.equal(r.ok, 10);
       assert.ok(!Object.keys(r.peers).some((p) => p.endsWith('127.0.0.6')), `went through a proxy: ${JSON.stringify(r.peers)}`);
     }
-    assert.equal(await connections(client, 'outbound'), outBefore);
-    assert.equal(await inboundOfServers(), inBefore);
+    // Bytes include connections still open: one that was relayed shows even before it is counted.
+    assert.deepEqual(await outboundOfClient(), outBefore, 'the client proxy relayed traffic to an excluded port');
+    assert.deepEqual(await inboundOfServers(), inBefore, 'the server proxies relayed traffic to an excluded port');
   });
 
   it('keeps every request of a bounded loop succeeding through a rollout restart of the server', async () => {
@@ -174,6 +229,7 @@ describe('injected workloads on the node and their traffic through siding proxy'
     assert.ok(Date.now() - doneAt > 500, 'the request loop ended before the rollout did: it proves nothing');
     assert.equal(r.failed, 0, `failed requests during the rollout: ${r.errors.join(', ')}`);
     assert.equal(r.ok, 300);
+    assert.deepEqual(Object.keys(r.peers).map((p) => p.replace(/^::ffff:/, '')), ['127.0.0.6']);
     const after = (await serverPods()).map((p) => p.metadata!.name!);
     assert.ok(after.every((n) => !before.has(n)), 'the rollout did not replace the server pods');
     assert.ok(Object.keys(r.pods).some((n) => before.has(n)) && Object.keys(r.pods).some((n) => !before.has(n)), 'the loop did not span old and new pods');
@@ -181,6 +237,10 @@ describe('injected workloads on the node and their traffic through siding proxy'
 
   it('ends a deleted client cleanly: the app exits 0 first, then the proxy drains and exits 0', async () => {
     await podReady(c, ns, 'client');
+    // Once the kubelet removes the containers their logs are gone: follow them from now on.
+    const appLog = followLogs(ns, 'client', 'app');
+    const proxyLog = followLogs(ns, 'client', PROXY_CONTAINER);
+    await Promise.all([appLog.started, proxyLog.started]);
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'client' });
     // The finalizer keeps the pod object, with its final container states, after the kubelet is done.
     const done = await eventually('both containers of the deleted client to terminate', async () => {
@@ -192,5 +252,15 @@ describe('injected workloads on the node and their traffic through siding proxy'
     assert.equal(done.app.exitCode, 0, `app: ${JSON.stringify(done.app)}`);
     assert.equal(done.proxy.exitCode, 0, `proxy: ${JSON.stringify(done.proxy)}`);
     assert.ok(new Date(done.proxy.finishedAt!) >= new Date(done.app.finishedAt!), 'the proxy exited before the app');
+    const app = await appLog.done;
+    const proxy = await proxyLog.done;
+    const appTerm = lineMatching(app, /^SIGTERM$/, 'app log');
+    const draining = lineMatching(proxy, /"msg":"draining/, 'siding-proxy log');
+    const stopped = lineMatching(proxy, /"msg":"stopped"/, 'siding-proxy log');
+    assert.equal(app.at(-1), appTerm, 'the app logged after its SIGTERM');
+    assert.ok(appTerm.at < draining.at, `the proxy began draining ${ms(draining.at, appTerm.at)} before the app got SIGTERM`);
+    assert.ok(draining.at <= stopped.at);
+    assert.match(draining.text, /"open":0,"exitWhenIdle":true/, 'the proxy had connections open when it was told to stop');
+    assert.ok(!proxy.some((l) => /drain over/.test(l.text)), 'the proxy had to reset connections at the end of its drain');
   });
 });
