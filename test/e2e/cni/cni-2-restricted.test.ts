@@ -10,7 +10,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { skipUnless } from '../../helpers/prereq.js';
 import { clients, kubectl, kubectlApply, Namespaces, prereq, type Clients } from '../helpers/cluster.js';
 import { IDLE_SCRIPT, PROXY_CONTAINER, SERVER_SCRIPT, containerStatus, podReady, requests } from '../helpers/node.js';
-import { RESTRICTED_INJECTED, agentCalls, agentMetrics, agentReady, cniInjectionProblems, connections, peerAddresses, restrictedDeployment, restrictedPod, service } from '../helpers/cni.js';
+import { RESTRICTED_INJECTED, agentCalls, agentMetrics, agentReady, cniInjectionProblems, peerAddresses, restrictedDeployment, restrictedPod, service, traffic, trafficDelta } from '../helpers/cni.js';
 
 const SERVER = { app: 'server' };
 const VALIDATION = 'siding-validation';
@@ -63,7 +63,7 @@ describe('injected pods under Pod Security restricted, in CNI mode', skipUnless(
   it("sends the client's requests through both proxies: outbound on the client, inbound on the server from 127.0.0.6", async () => {
     const client = await podReady(c, ns, 'client');
     const server = await serverPod();
-    const before = { out: await connections(client, 'outbound'), in: await connections(server, 'inbound') };
+    const before = { out: await traffic(client, 'outbound'), in: await traffic(server, 'inbound') };
     // The pods have no DNS server (the test node's resolver is their own loopback): the
     // Service by its ClusterIP.
     const svc = await c.core.readNamespacedService({ namespace: ns, name: 'server' });
@@ -71,8 +71,12 @@ describe('injected pods under Pod Security restricted, in CNI mode', skipUnless(
     assert.equal(r.failed, 0, JSON.stringify(r));
     assert.equal(r.ok, 10);
     assert.deepEqual(peerAddresses(r.peers), ['127.0.0.6'], 'the server saw the proxy hand the connection over');
-    assert.ok((await connections(client, 'outbound')) - before.out >= 10, "the client's proxy counted the requests outbound");
-    assert.ok((await connections(server, 'inbound')) - before.in >= 10, "the server's proxy counted them inbound");
+    const out = trafficDelta(before.out, await traffic(client, 'outbound'));
+    const inbound = trafficDelta(before.in, await traffic(server, 'inbound'));
+    assert.ok(out.ok >= 10, `the client's proxy counted the requests outbound: ${JSON.stringify(out)}`);
+    assert.ok(inbound.ok >= 10, `the server's proxy counted them inbound: ${JSON.stringify(inbound)}`);
+    assert.ok(out.upstreamBytes > 0 && out.downstreamBytes > 0, `the client's proxy relayed bytes both ways: ${JSON.stringify(out)}`);
+    assert.ok(inbound.upstreamBytes > 0 && inbound.downstreamBytes > 0, `the server's proxy relayed bytes both ways: ${JSON.stringify(inbound)}`);
   });
 
   it('starts a pod siding does not inject, in another namespace, without it ever reaching the agent', async () => {

@@ -90,8 +90,8 @@ export function service(namespace: string, name: string, labels: Record<string, 
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } };
 }
 
-/** The proxy's counter of connections in one direction, read at the pod IP. */
-export { connections } from './node.js';
+/** What a proxy counted in one direction (connections by outcome, bytes), read at the pod IP. */
+export { traffic, trafficDelta } from './node.js';
 
 /** The peer addresses a server saw, IPv4-mapped IPv6 written as IPv4 (dual-stack sockets). */
 export function peerAddresses(peers: Record<string, number>): string[] {
