@@ -1,12 +1,15 @@
 /**
  * What the test environment must never change on the machine, as one JSON snapshot: the
  * machine's network namespaces, links, mounts, cgroups, iptables of both backends and
- * families, the global sysctls the kubelet writes, and every process's command line.
+ * families, the global sysctls the kubelet writes, every process's command line, and the
+ * machine's own CNI directories (the node and siding's CNI agent use the node's).
  * scripts/e2e.sh runs this file before `up --node` (stdout: the snapshot); the teardown
  * test takes another after `down` and compares.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export interface HostState {
@@ -20,6 +23,8 @@ export interface HostState {
   sysctls: Record<string, string>;
   /** pid → command line */
   processes: Record<string, string>;
+  /** Every entry under /etc/cni and /opt/cni: path, then the SHA-256 of a file or the target of a link. */
+  cniFiles: string[];
 }
 
 const SYSCTLS = [
@@ -43,6 +48,28 @@ function normaliseSave(text: string): string {
     .filter((l) => !l.startsWith('#') && l !== '')
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
     .join('\n');
+}
+
+const CNI_DIRS = ['/etc/cni', '/opt/cni'];
+
+function listTree(dir: string, out: string[]): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return; // absent
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      out.push(`${p}/`);
+      listTree(p, out);
+    } else if (e.isSymbolicLink()) {
+      out.push(`${p} -> ${readlinkSync(p)}`);
+    } else {
+      out.push(`${p} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+    }
+  }
 }
 
 export function hostState(): HostState {
@@ -81,6 +108,11 @@ export function hostState(): HostState {
     iptables: Object.fromEntries(SAVES.map((s) => [s, normaliseSave(run(s, []))])),
     sysctls,
     processes,
+    cniFiles: CNI_DIRS.flatMap((d) => {
+      const out: string[] = [];
+      listTree(d, out);
+      return out.sort();
+    }),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * `scripts/kube-testenv.sh down` after the node suite leaves nothing behind: no process,
- * mount, network namespace, link, cgroup, iptables rule or sysctl change of the test
- * environment's. Runs in the machine's own namespaces (scripts/e2e.sh), brings the
+ * mount, network namespace, link, cgroup, iptables rule, sysctl change or file under the
+ * machine's /etc/cni and /opt/cni of the test environment's. Runs in the machine's own namespaces (scripts/e2e.sh), brings the
  * environment down itself, and compares with the snapshot taken before `up --node`.
  */
 import { describe, it } from 'node:test';
@@ -23,7 +23,7 @@ const prereq = prerequisite(() => {
 });
 
 describe('kube-testenv.sh down after the node suite', skipUnless(prereq), () => {
-  it('leaves no process, mount, netns, link, cgroup, iptables rule or sysctl change behind', () => {
+  it('leaves no process, mount, netns, link, cgroup, iptables rule, sysctl change or CNI file of the machine behind', () => {
     const before = JSON.parse(readFileSync(beforeFile, 'utf8')) as HostState;
     const env = Object.fromEntries(
       execFileSync('bash', [TESTENV, 'env'], { encoding: 'utf8' })
@@ -51,6 +51,7 @@ describe('kube-testenv.sh down after the node suite', skipUnless(prereq), () => 
     assert.deepEqual(after.cgroups.filter((c) => c.endsWith(`/${env.cgroup!}`)), [], 'cgroups left');
     assert.deepEqual(after.iptables, before.iptables, "the machine's iptables changed");
     assert.deepEqual(after.sysctls, before.sysctls, "the machine's sysctls changed");
+    assert.deepEqual(after.cniFiles, before.cniFiles, "the machine's /etc/cni or /opt/cni changed");
     assert.deepEqual(readdirSync(dir), ['logs'], `state left in ${dir}`);
   });
 });
