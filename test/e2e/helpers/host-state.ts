@@ -3,8 +3,8 @@
  * machine's network namespaces, links, mounts, cgroups, iptables of both backends and
  * families, the global sysctls the kubelet writes, every process's command line, and the
  * machine's own CNI directories (the node and siding's CNI agent use the node's).
- * scripts/e2e.sh runs this file before `up --node` (stdout: the snapshot); the teardown
- * test takes another after `down` and compares.
+ * scripts/e2e.sh runs this file before `up --node` or `up --cni` (stdout: the snapshot);
+ * the teardown test takes another after `down` and compares.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -1,8 +1,9 @@
 /**
- * `scripts/kube-testenv.sh down` after the node suite leaves nothing behind: no process,
- * mount, network namespace, link, cgroup, iptables rule, sysctl change or file under the
- * machine's /etc/cni and /opt/cni of the test environment's. Runs in the machine's own namespaces (scripts/e2e.sh), brings the
- * environment down itself, and compares with the snapshot taken before `up --node`.
+ * `scripts/kube-testenv.sh down` after a round on the node (node or CNI mode) leaves nothing
+ * behind: no process, mount, network namespace, link, cgroup, iptables rule, sysctl change
+ * or file under the machine's /etc/cni and /opt/cni of the test environment's. Runs in the
+ * machine's own namespaces (scripts/e2e.sh), brings the environment down itself, and
+ * compares with the snapshot taken before `up --node` or `up --cni`.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ const prereq = prerequisite(() => {
   return undefined;
 });
 
-describe('kube-testenv.sh down after the node suite', skipUnless(prereq), () => {
+describe('kube-testenv.sh down after a round on the node', skipUnless(prereq), () => {
   it('leaves no process, mount, netns, link, cgroup, iptables rule, sysctl change or CNI file of the machine behind', () => {
     const before = JSON.parse(readFileSync(beforeFile, 'utf8')) as HostState;
     const env = Object.fromEntries(
