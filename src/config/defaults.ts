@@ -1,3 +1,4 @@
+import { deepFreeze } from '../freeze.js';
 import { VERSION } from '../version.js';
 import type { InjectionConfig } from './types.js';
 
@@ -85,12 +86,3 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
     dnsPort: 15053,
   },
 });
-
-/** Freezes `value` and everything it holds; returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}

@@ -1,0 +1,155 @@
+/**
+ * What the engine checks before it injects: the minimum shape it relies on, the proxy's
+ * identity (no app may run as its UID or GID), siding's names, resource requests against
+ * limits. Each returns every problem found; the engine denies with all of them. Also the
+ * warnings an injected pod gets. Pure: they only read the pod.
+ */
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { InjectionConfig } from '../config/index.js';
+import { quantityValue } from '../config/values.js';
+import type { AnnotationProblem } from '../errors/index.js';
+import { displayValue } from '../grammar/index.js';
+import { ANNOTATIONS, annotationProblem, STATUS_ANNOTATION } from './annotations.js';
+import { HEALTH_PORT_NAME, METRICS_PORT_NAME } from './containers.js';
+import { isObject } from './copy.js';
+import { derived } from './parts.js';
+import type { PodSettings } from './settings.js';
+import { INIT_CONTAINER, PROXY_CONTAINER } from './status.js';
+
+/** Istio's record of its own injection; a pod carrying it already has a proxy. */
+export const ISTIO_STATUS_ANNOTATION = 'sidecar.istio.io/status';
+
+/** The minimum shape the engine relies on; the API server has validated the rest. */
+export function shapeProblems(pod: unknown): string[] {
+  if (!isObject(pod)) return ['the pod is not an object'];
+  if (pod.metadata !== undefined && !isObject(pod.metadata)) return ['metadata is not an object'];
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = isObject(pod.metadata) ? pod.metadata[field] : undefined;
+    if (map !== undefined && map !== null && !isObject(map)) return [`metadata.${field} is not a map`];
+  }
+  const spec = pod.spec;
+  if (!isObject(spec)) return ['the pod has no spec'];
+  const out: string[] = [];
+  for (const field of ['containers', 'initContainers'] as const) {
+    const list = spec[field];
+    if (list === undefined && field === 'initContainers') continue;
+    if (!Array.isArray(list) || (field === 'containers' && list.length === 0)) {
+      out.push(`spec.${field} must be a ${field === 'containers' ? 'non-empty ' : ''}list`);
+      continue;
+    }
+    list.forEach((c, i) => {
+      if (!isObject(c) || typeof c.name !== 'string') {
+        out.push(`spec.${field}[${i}] has no name`);
+        return;
+      }
+      for (const key of ['ports', 'env', 'volumeMounts'] as const) {
+        const v = c[key];
+        if (v !== undefined && (!Array.isArray(v) || !v.every(isObject))) out.push(`spec.${field}[${i}].${key} must be a list of objects`);
+      }
+      if (c.securityContext !== undefined && c.securityContext !== null && !isObject(c.securityContext)) {
+        out.push(`spec.${field}[${i}].securityContext must be an object`);
+      }
+    });
+  }
+  if (spec.volumes !== undefined && (!Array.isArray(spec.volumes) || !spec.volumes.every((v) => isObject(v) && typeof v.name === 'string'))) {
+    out.push('spec.volumes must be a list of named volumes');
+  }
+  return out;
+}
+
+export function uidProblems(pod: V1Pod, config: InjectionConfig): string[] {
+  const { uid, gid } = config.proxy;
+  const out: string[] = [];
+  const why = 'its traffic would bypass the proxy';
+  const psc = pod.spec?.securityContext;
+  if (psc?.runAsUser === uid) out.push(`the pod securityContext runs as UID ${uid}, the proxy's UID: ${why}`);
+  if (psc?.runAsGroup === gid) out.push(`the pod securityContext runs as GID ${gid}, the proxy's GID: ${why}`);
+  for (const c of allContainers(pod)) {
+    if (c.securityContext?.runAsUser === uid) out.push(`container ${displayValue(c.name)} runs as UID ${uid}, the proxy's UID: ${why}`);
+    if (c.securityContext?.runAsGroup === gid) out.push(`container ${displayValue(c.name)} runs as GID ${gid}, the proxy's GID: ${why}`);
+  }
+  return out;
+}
+
+/** The pod's init containers, then its containers. */
+function allContainers(pod: V1Pod): V1Container[] {
+  const init = pod.spec?.initContainers;
+  const app = pod.spec?.containers ?? [];
+  return init === undefined || init.length === 0 ? app : init.concat(app);
+}
+
+const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
+
+export function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
+  const out: string[] = [];
+  for (const c of allContainers(pod)) {
+    if (OUR_CONTAINERS.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+  }
+  const volumes = derived(config).ourVolumes;
+  for (const v of pod.spec?.volumes ?? []) {
+    if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+  }
+  return out;
+}
+
+const RESOURCE_KEYS = {
+  cpu: { request: 'proxyCPU', limit: 'proxyCPULimit' },
+  memory: { request: 'proxyMemory', limit: 'proxyMemoryLimit' },
+} as const;
+
+// Parsed quantities: a cluster uses a handful (the config's and a few annotations').
+// Bounded so that hostile variety cannot grow it.
+const MAX_QUANTITIES = 256;
+const quantities = new Map<string, number>();
+
+function quantity(q: string): number {
+  let v = quantities.get(q);
+  if (v === undefined) {
+    v = quantityValue(q);
+    if (quantities.size >= MAX_QUANTITIES) quantities.clear();
+    quantities.set(q, v);
+  }
+  return v;
+}
+
+/** A request above its limit (after annotations) would make the API server reject the pod. */
+export function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[] {
+  const out: AnnotationProblem[] = [];
+  for (const kind of ['cpu', 'memory'] as const) {
+    const req = settings.proxyResources.requests[kind];
+    const lim = settings.proxyResources.limits[kind];
+    if (req === undefined || lim === undefined || quantity(req) <= quantity(lim)) continue;
+    const names = RESOURCE_KEYS[kind];
+    const annotations = pod.metadata?.annotations ?? {};
+    const requestSpec = ANNOTATIONS.find((s) => s.field === names.request);
+    const limitSpec = ANNOTATIONS.find((s) => s.field === names.limit);
+    const keyOf = (spec: typeof requestSpec): string | undefined =>
+      spec === undefined ? undefined : [spec.key, ...spec.aliases].find((k) => Object.hasOwn(annotations, k));
+    const reqKey = keyOf(requestSpec);
+    if (reqKey !== undefined) out.push(annotationProblem(reqKey, req, `the ${kind} request is above the ${kind} limit ${lim}`));
+    else out.push(annotationProblem(keyOf(limitSpec) ?? names.limit, lim, `the ${kind} limit is below the ${kind} request ${req}`));
+  }
+  return out;
+}
+
+export function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {
+  const out: string[] = [];
+  const reserved = derived(config).reservedPorts;
+  for (const c of allContainers(pod)) {
+    for (const port of c.ports ?? []) {
+      const use = reserved.get(port.containerPort);
+      if (use !== undefined) out.push(`container ${displayValue(c.name)} declares port ${port.containerPort}, which siding-proxy uses for ${use}`);
+      if (port.name === METRICS_PORT_NAME || port.name === HEALTH_PORT_NAME) {
+        out.push(`container ${displayValue(c.name)} has a port named ${port.name}, like siding-proxy's; a Service targeting it by name may reach the proxy`);
+      }
+    }
+  }
+  if (settings.nativeSidecar && explicitHold) {
+    out.push('holdApplicationUntilProxyStarts has no effect with native sidecars: they always start before the app');
+  }
+  const rp = pod.spec?.restartPolicy;
+  if (!settings.nativeSidecar && (rp === 'Never' || rp === 'OnFailure')) {
+    out.push(`classic layout with restartPolicy ${rp}: siding-proxy keeps running after the app exits, so the pod never completes; use native sidecars`);
+  }
+  return out;
+}
