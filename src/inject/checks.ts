@@ -97,28 +97,13 @@ const RESOURCE_KEYS = {
   memory: { request: 'proxyMemory', limit: 'proxyMemoryLimit' },
 } as const;
 
-// Parsed quantities: a cluster uses a handful (the config's and a few annotations').
-// Bounded so that hostile variety cannot grow it.
-const MAX_QUANTITIES = 256;
-const quantities = new Map<string, number>();
-
-function quantity(q: string): number {
-  let v = quantities.get(q);
-  if (v === undefined) {
-    v = quantityValue(q);
-    if (quantities.size >= MAX_QUANTITIES) quantities.clear();
-    quantities.set(q, v);
-  }
-  return v;
-}
-
 /** A request above its limit (after annotations) would make the API server reject the pod. */
 export function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[] {
   const out: AnnotationProblem[] = [];
   for (const kind of ['cpu', 'memory'] as const) {
     const req = settings.proxyResources.requests[kind];
     const lim = settings.proxyResources.limits[kind];
-    if (req === undefined || lim === undefined || quantity(req) <= quantity(lim)) continue;
+    if (req === undefined || lim === undefined || quantityValue(req) <= quantityValue(lim)) continue;
     const names = RESOURCE_KEYS[kind];
     const annotations = pod.metadata?.annotations ?? {};
     const requestSpec = ANNOTATIONS.find((s) => s.field === names.request);

@@ -16,13 +16,14 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 const MAX_DEPTH = 1000;
 
 /**
- * A deep copy with JSON's semantics (what `JSON.parse(JSON.stringify(v))` returns: toJSON
- * honoured, undefined/function/symbol members dropped, non-finite numbers null, BigInt and
- * cycles rejected), several times faster than that round trip (BENCHMARKS.md), which was the engine's
- * largest cost when it copied every pod twice. Throws a RangeError past MAX_DEPTH levels.
+ * A deep copy with JSON's semantics, by the JSON round trip itself (toJSON honoured,
+ * undefined/function/symbol members dropped, non-finite numbers null, BigInt and cycles
+ * rejected), then the same nesting bound as a value read in place (RangeError past
+ * MAX_DEPTH levels). The webhook never pays for it: it reads its parsed body in place.
  */
 export function toPlain<T>(v: T): T {
-  return plainCopy(v, '', 0) as T;
+  const text = JSON.stringify(v) as string | undefined;
+  return text === undefined ? v : withinDepth(JSON.parse(text) as T);
 }
 
 /** The pod without metadata.managedFields, not copied (it can be half of a pod's bytes). */
@@ -36,7 +37,7 @@ export function withoutManagedFields(pod: V1Pod): V1Pod {
 
 /**
  * `v` itself, for a value that is already plain JSON (a JSON.parse result): only the
- * nesting bound of toPlain is checked (RangeError past MAX_DEPTH levels), without a copy.
+ * nesting bound is checked (RangeError past MAX_DEPTH levels), without a copy.
  */
 export function withinDepth<T>(v: T): T {
   checkDepth(v, 0);
@@ -96,59 +97,7 @@ export function shallowWork(base: V1Pod): V1Pod {
   return work;
 }
 
-/**
- * A deep copy of data that is already plain JSON (a `toPlain` result: only plain objects,
- * arrays, strings, finite numbers, booleans and null, nested at most MAX_DEPTH levels), so
- * none of plainCopy's checks are needed. The engine's second copy, the one it mutates.
- */
+/** A deep copy of data that is already plain JSON (a `toPlain` result): the copy the mutators change when a previous injection is stripped. */
 export function clonePlain<T>(v: T): T {
-  if (typeof v !== 'object' || v === null) return v;
-  if (Array.isArray(v)) {
-    const out = new Array<unknown>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = clonePlain(v[i] as unknown);
-    return out as T;
-  }
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
-    const x = clonePlain((v as Record<string, unknown>)[k]);
-    if (k === '__proto__') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-    else out[k] = x;
-  }
-  return out as T;
-}
-
-function plainCopy(v: unknown, key: string, depth: number): unknown {
-  if (depth > MAX_DEPTH) throw new RangeError(`nested deeper than ${MAX_DEPTH} levels`);
-  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
-    v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
-  }
-  switch (typeof v) {
-    case 'string':
-    case 'boolean':
-      return v;
-    case 'number':
-      return Number.isFinite(v) ? v : null;
-    case 'bigint':
-      throw new TypeError('a BigInt is not JSON');
-    case 'object': {
-      if (v === null) return null;
-      if (Array.isArray(v)) {
-        const out = new Array<unknown>(v.length);
-        for (let i = 0; i < v.length; i++) out[i] = plainCopy(v[i], String(i), depth + 1) ?? null;
-        return out;
-      }
-      if (v instanceof Boolean || v instanceof Number || v instanceof String) return plainCopy(v.valueOf(), key, depth);
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v)) {
-        const x = plainCopy((v as Record<string, unknown>)[k], k, depth + 1);
-        if (x === undefined) continue;
-        // An own "__proto__" key (JSON.parse makes one) stays data instead of setting the prototype.
-        if (k === '__proto__') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-        else out[k] = x;
-      }
-      return out;
-    }
-    default:
-      return undefined;
-  }
+  return JSON.parse(JSON.stringify(v)) as T;
 }

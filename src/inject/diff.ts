@@ -25,16 +25,6 @@ export function diffPods(base: V1Pod, result: V1Pod): Operation[] {
     if (b.spec !== undefined) delete b.spec[field];
     if (r.spec !== undefined) delete r.spec[field];
   }
-  // Members that are the same value in both (the same object when the engine shares it
-  // between base and result) produce no operation; leaving them out saves compare a walk
-  // over every container and volume. Operations for the other members come out the same.
-  dropShared(b, r);
-  if (b.metadata !== undefined && r.metadata !== undefined) {
-    b.metadata = { ...b.metadata };
-    r.metadata = { ...r.metadata };
-    dropShared(b.metadata, r.metadata);
-  }
-  if (b.spec !== undefined && r.spec !== undefined) dropShared(b.spec, r.spec);
   return [...jsonpatch.compare(b, r), ...lists];
 }
 
@@ -214,15 +204,4 @@ function jsonEqual(x: unknown, y: unknown): boolean {
   if (keys.length !== Object.keys(yo).length) return false;
   for (const k of keys) if (!Object.hasOwn(yo, k) || !jsonEqual(xo[k], yo[k])) return false;
   return true;
-}
-
-function dropShared(b: object, r: object): void {
-  const bb = b as Record<string, unknown>;
-  const rr = r as Record<string, unknown>;
-  for (const k of Object.keys(bb)) {
-    if (Object.hasOwn(rr, k) && bb[k] === rr[k] && typeof bb[k] === 'object' && bb[k] !== null) {
-      delete bb[k];
-      delete rr[k];
-    }
-  }
 }
