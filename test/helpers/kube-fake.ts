@@ -21,7 +21,7 @@ import type {
   WatchedKind,
   WatchedKinds,
   WebhookConfigurationObject,
-} from '../../src/kube/client.js';
+} from '../../src/kube/api.js';
 
 /** A MutatingWebhookConfiguration as stored: the JSON shape a JSON Patch addresses. */
 export interface StoredWebhookConfiguration {
