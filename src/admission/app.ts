@@ -3,7 +3,8 @@
  * (server.ts does), so tests drive it with `app.inject()`.
  */
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
 import { displayValue } from '../grammar/index.js';
@@ -31,7 +32,12 @@ export interface AppDeps {
   registry: Registry;
   /** The injection engine; default injectPod. Tests pass a throwing one to reach the error path. */
   inject?: InjectFn;
-  /** JSON log lines (pino through fastify). Default: level info to stdout. */
+  /**
+   * The process's one pino logger (run.ts makes it at start-up and gives it to the
+   * Kubernetes parts too); fastify logs through it. Without it, one is made here from
+   * `log` (level, default info; stream, default stdout).
+   */
+  logger?: FastifyBaseLogger;
   log?: { level?: LogLevel; stream?: { write(line: string): void } };
 }
 
@@ -54,6 +60,11 @@ export function serializeReview(review: AdmissionReviewResponse): string {
   return `${out}}}`;
 }
 
+/** The process's JSON logger: pino at `level`, to `stream` (default stdout). */
+export function createLogger(level: LogLevel, stream?: { write(line: string): void }): FastifyBaseLogger {
+  return stream === undefined ? pino({ level }) : pino({ level }, stream);
+}
+
 export interface AppOptions {
   /** server.ts passes the HTTPS server it owns; without it fastify makes a plain HTTP server. */
   serverFactory?: FastifyServerFactory;
@@ -74,10 +85,7 @@ export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
  */
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: {
-      level: deps.log?.level ?? 'info',
-      ...(deps.log?.stream === undefined ? {} : { stream: deps.log.stream }),
-    },
+    loggerInstance: deps.logger ?? createLogger(deps.log?.level ?? 'info', deps.log?.stream),
     // One line per review is logged by the handler; fastify's two per request would triple it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,

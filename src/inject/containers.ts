@@ -145,7 +145,7 @@ export function buildVolumes(config: InjectionConfig): V1Volume[] {
   return [
     { name: XTABLES_LOCK_VOLUME, emptyDir: {} },
     ...config.proxy.volumes.map((v): V1Volume =>
-      'emptyDir' in v.source ? { name: v.name, emptyDir: { ...v.source.emptyDir } } : { name: v.name, configMap: { name: v.source.configMap.name } },
+      v.configMap !== undefined ? { name: v.name, configMap: { name: v.configMap.name } } : { name: v.name, emptyDir: { ...v.emptyDir } },
     ),
   ];
 }
