@@ -64,6 +64,12 @@ export function uidProblems(pod: V1Pod, config: InjectionConfig): string[] {
   const psc = pod.spec?.securityContext;
   if (psc?.runAsUser === uid) out.push(`the pod securityContext runs as UID ${uid}, the proxy's UID: ${why}`);
   if (psc?.runAsGroup === gid) out.push(`the pod securityContext runs as GID ${gid}, the proxy's GID: ${why}`);
+  // A process with the proxy's GID among its groups can make a setgid copy of a program and
+  // run it with that GID as its own, which the redirect exempts.
+  if (psc?.fsGroup === gid) out.push(`the pod securityContext sets fsGroup ${gid}, the proxy's GID, as a group of every container: ${why}`);
+  if (Array.isArray(psc?.supplementalGroups) && psc.supplementalGroups.includes(gid)) {
+    out.push(`the pod securityContext lists the proxy's GID ${gid} in supplementalGroups: ${why}`);
+  }
   for (const c of allContainers(pod)) {
     if (c.securityContext?.runAsUser === uid) out.push(`container ${displayValue(c.name)} runs as UID ${uid}, the proxy's UID: ${why}`);
     if (c.securityContext?.runAsGroup === gid) out.push(`container ${displayValue(c.name)} runs as GID ${gid}, the proxy's GID: ${why}`);

@@ -193,6 +193,16 @@ const POD_CASES: PodCase[] = [
     },
   },
   {
+    fixture: 'group-conflict',
+    title: "a pod that gives its containers the proxy's GID through fsGroup or supplementalGroups is denied, like runAsGroup",
+    expect: 'denied',
+    check: (o) => {
+      const errors = denied(o);
+      assert.equal(errors.length, 2, errors.join('\n'));
+      assert.ok(errors[0]?.includes('fsGroup 1337') && errors[1]?.includes('supplementalGroups'), errors.join('\n'));
+    },
+  },
+  {
     fixture: 'name-collision',
     title: 'a pod that already has a container named siding-proxy without a status record is denied',
     expect: 'denied',
