@@ -48,6 +48,9 @@ export const BUILT_IN = deepFreeze({
   proxy: {
     // siding's own passthrough proxy, from the same image as siding-init.
     image: SIDING_IMAGE,
+    // The proxy runs as the UID the redirect exempts, before the app: pod authors do not
+    // choose its image unless the config lets them.
+    imageOverridePrefixes: [] as string[],
     imagePullPolicy: 'IfNotPresent' as const,
     command: [...SIDING_PROXY_COMMAND],
     args: [] as string[],

@@ -18,7 +18,7 @@ import { Type, type TSchema } from 'typebox';
 import { formatCidrList, formatCidrSelection, formatPortList, formatPortSelection, MAX_LIST_ITEMS, type Cidr, type CidrSelection, type PortRange, type PortSelection } from '../grammar/index.js';
 import { BUILT_IN as D, MAX_DRAIN_SECONDS, MAX_PROXY_CONNECTIONS } from './defaults.js';
 import type { Kind } from './kinds.js';
-import { MAX_PATH_CHARS } from './values.js';
+import { MAX_IMAGE_CHARS, MAX_PATH_CHARS } from './values.js';
 
 /** Highest UID/GID Kubernetes accepts in runAsUser/runAsGroup. */
 const MAX_ID = 2147483647;
@@ -124,6 +124,12 @@ export const CONFIG_SCHEMA = closed(
     proxy: closed(
       {
         image: value<string>('image', { default: p.image }),
+        imageOverridePrefixes: Type.Array(Type.String({ minLength: 1, maxLength: MAX_IMAGE_CHARS }), {
+          maxItems: MAX_SELECTORS,
+          default: [...p.imageOverridePrefixes],
+          description:
+            "Who may choose the proxy image with the siding.io/proxyImage annotation: nobody when empty (the default), any image with '*', or images starting with one of these prefixes (end them with '/' or ':').",
+        }),
         imagePullPolicy: pullPolicy(p.imagePullPolicy),
         command: strings(p.command, { description: "Empty: the image's entrypoint. [siding, proxy]: siding computes that command's flags." }),
         args: strings(p.args),

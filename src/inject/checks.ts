@@ -103,6 +103,13 @@ const RESOURCE_KEYS = {
   memory: { request: 'proxyMemory', limit: 'proxyMemoryLimit' },
 } as const;
 
+/** The key (siding's, or an Istio alias) under which the pod sets the annotation for `field`. */
+function keyFor(pod: V1Pod, field: string): string | undefined {
+  const annotations = pod.metadata?.annotations ?? {};
+  const spec = ANNOTATIONS.find((s) => s.field === field);
+  return spec === undefined ? undefined : [spec.key, ...spec.aliases].find((k) => Object.hasOwn(annotations, k));
+}
+
 /** A request above its limit (after annotations) would make the API server reject the pod. */
 export function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationProblem[] {
   const out: AnnotationProblem[] = [];
@@ -111,16 +118,28 @@ export function resourceProblems(pod: V1Pod, settings: PodSettings): AnnotationP
     const lim = settings.proxyResources.limits[kind];
     if (req === undefined || lim === undefined || quantityValue(req) <= quantityValue(lim)) continue;
     const names = RESOURCE_KEYS[kind];
-    const annotations = pod.metadata?.annotations ?? {};
-    const requestSpec = ANNOTATIONS.find((s) => s.field === names.request);
-    const limitSpec = ANNOTATIONS.find((s) => s.field === names.limit);
-    const keyOf = (spec: typeof requestSpec): string | undefined =>
-      spec === undefined ? undefined : [spec.key, ...spec.aliases].find((k) => Object.hasOwn(annotations, k));
-    const reqKey = keyOf(requestSpec);
+    const reqKey = keyFor(pod, names.request);
     if (reqKey !== undefined) out.push(annotationProblem(reqKey, req, `the ${kind} request is above the ${kind} limit ${lim}`));
-    else out.push(annotationProblem(keyOf(limitSpec) ?? names.limit, lim, `the ${kind} limit is below the ${kind} request ${req}`));
+    else out.push(annotationProblem(keyFor(pod, names.limit) ?? names.limit, lim, `the ${kind} limit is below the ${kind} request ${req}`));
   }
   return out;
+}
+
+/**
+ * The proxy image a pod asks for runs as the UID the redirect exempts, before the app: the
+ * config decides who may choose it (`proxy.imageOverridePrefixes`: none by default, `*`
+ * for any image, or image prefixes).
+ */
+export function imageProblems(pod: V1Pod, config: InjectionConfig, image: string | undefined): AnnotationProblem[] {
+  if (image === undefined) return [];
+  const prefixes = config.proxy.imageOverridePrefixes;
+  if (prefixes.includes('*') || prefixes.some((p) => image.startsWith(p))) return [];
+  const key = keyFor(pod, 'proxyImage') ?? 'siding.io/proxyImage';
+  const reason =
+    prefixes.length === 0
+      ? 'proxy image overrides are off (the config setting proxy.imageOverridePrefixes is empty)'
+      : `the image does not start with any of the config setting proxy.imageOverridePrefixes (${prefixes.join(', ')})`;
+  return [annotationProblem(key, image, reason)];
 }
 
 export function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {

@@ -20,7 +20,7 @@ import { formatAnnotationProblem, ProblemList } from '../errors/index.js';
 import { displayValue } from '../grammar/index.js';
 import { VERSION } from '../version.js';
 import { annotationProblem, readAnnotations, STATUS_ANNOTATION } from './annotations.js';
-import { ISTIO_STATUS_ANNOTATION, nameProblems, resourceProblems, shapeProblems, uidProblems, warningsFor } from './checks.js';
+import { imageProblems, ISTIO_STATUS_ANNOTATION, nameProblems, resourceProblems, shapeProblems, uidProblems, warningsFor } from './checks.js';
 import { clonePlain, shallowWork, toPlain, withinDepth, withoutManagedFields } from './copy.js';
 import { diffPods, firstInjectionPatch } from './diff.js';
 import { addContainers, addDefaultContainer, addVolumes, markInjected } from './mutators.js';
@@ -74,6 +74,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   for (const p of read.problems) errors.add(formatAnnotationProblem(p));
   const parts = injectionParts(config, read.values);
   const settings = parts.settings;
+  for (const p of imageProblems(work, config, read.values.proxyImage)) errors.add(formatAnnotationProblem(p));
   for (const p of resourceProblems(work, settings)) errors.add(formatAnnotationProblem(p));
   for (const p of uidProblems(work, config)) errors.add(p);
   if (statusRaw === undefined) for (const p of nameProblems(work, config)) errors.add(p);
