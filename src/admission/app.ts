@@ -10,7 +10,7 @@ import type { InjectionConfig } from '../config/index.js';
 import { displayValue } from '../grammar/index.js';
 import { injectPod } from '../inject/index.js';
 import { createAdmissionMetrics } from './metrics.js';
-import { reviewRequest, type InjectFn } from './review.js';
+import { reviewRequest, type InjectFn, type NamespaceLabelsFn } from './review.js';
 import {
   admissionReviewBodySchema,
   admissionReviewResponseSchema,
@@ -30,6 +30,8 @@ export interface AppDeps {
   configStatus?: () => ConfigStatus;
   /** Metrics are registered here and served by GET /metrics. */
   registry: Registry;
+  /** Namespace labels when known (cluster mode's namespace cache), for the Pod Security warning. */
+  namespaceLabels?: NamespaceLabelsFn;
   /** The injection engine; default injectPod. Tests pass a throwing one to reach the error path. */
   inject?: InjectFn;
   /**
@@ -140,7 +142,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     { schema: { body: admissionReviewBodySchema, response: { 200: admissionReviewResponseSchema, ...errorResponses } } },
     (request, reply): string => {
       const review = request.body;
-      const result = reviewRequest(review.request, deps.getConfig, inject);
+      const result = reviewRequest(review.request, deps.getConfig, inject, deps.namespaceLabels);
       const elapsedMs = reply.elapsedTime;
       metrics.reviewDuration.observe(elapsedMs / 1000);
       switch (result.decision) {

@@ -66,6 +66,7 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
         configStatus: live === undefined ? () => status : () => live.status(),
         registry,
         logger,
+        ...(kube === undefined ? {} : { namespaceLabels: kube.namespaceLabels }),
       },
       { listen: options.listen, tls, ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }) },
     );

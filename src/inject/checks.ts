@@ -142,6 +142,23 @@ export function imageProblems(pod: V1Pod, config: InjectionConfig, image: string
   return [annotationProblem(key, image, reason)];
 }
 
+/** The namespace label that makes the API server enforce a Pod Security level. */
+export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+
+/**
+ * siding-init needs root with NET_ADMIN and NET_RAW to program the pod's iptables; Pod
+ * Security `baseline` forbids those capabilities and `restricted` also forbids root, so the
+ * API server rejects the injected pod after this webhook. Known only when the caller knows
+ * the namespace's labels (the webhook's namespace cache, `siding check`).
+ */
+export function podSecurityWarning(namespace: string, level: string | undefined): string | undefined {
+  if (level !== 'baseline' && level !== 'restricted') return undefined;
+  return (
+    `namespace ${displayValue(namespace)} enforces Pod Security '${level}' (label ${POD_SECURITY_ENFORCE_LABEL}), which forbids siding-init ` +
+    `(root with NET_ADMIN and NET_RAW): the API server will reject this pod; use siding's CNI mode, which programs the redirect without siding-init, or exempt the namespace`
+  );
+}
+
 export function warningsFor(pod: V1Pod, config: InjectionConfig, settings: PodSettings, explicitHold: boolean): string[] {
   const out: string[] = [];
   const reserved = derived(config).reservedPorts;

@@ -74,6 +74,7 @@ export function buildInitContainer(config: InjectionConfig, settings: PodSetting
       runAsGroup: 0,
       runAsNonRoot: false,
       runAsUser: 0,
+      seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: [{ name: XTABLES_LOCK_VOLUME, mountPath: XTABLES_LOCK_DIR }],
   };

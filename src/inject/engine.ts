@@ -20,7 +20,7 @@ import { formatAnnotationProblem, ProblemList } from '../errors/index.js';
 import { displayValue } from '../grammar/index.js';
 import { VERSION } from '../version.js';
 import { annotationProblem, readAnnotations, STATUS_ANNOTATION } from './annotations.js';
-import { imageProblems, ISTIO_STATUS_ANNOTATION, nameProblems, resourceProblems, shapeProblems, uidProblems, warningsFor } from './checks.js';
+import { imageProblems, ISTIO_STATUS_ANNOTATION, nameProblems, POD_SECURITY_ENFORCE_LABEL, podSecurityWarning, resourceProblems, shapeProblems, uidProblems, warningsFor } from './checks.js';
 import { clonePlain, shallowWork, toPlain, withinDepth, withoutManagedFields } from './copy.js';
 import { diffPods, firstInjectionPatch } from './diff.js';
 import { addContainers, addDefaultContainer, addVolumes, markInjected } from './mutators.js';
@@ -99,6 +99,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   };
   const warnings = read.warnings;
   for (const w of warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)) warnings.add(w);
+  const podSecurity = podSecurityWarning(ctx.namespace, ctx.podSecurityEnforce ?? ctx.namespaceLabels?.[POD_SECURITY_ENFORCE_LABEL]);
+  if (podSecurity !== undefined) warnings.add(podSecurity);
   addContainers(work, init, proxy, settings);
   addVolumes(work, volumes);
   addDefaultContainer(work, record);

@@ -95,6 +95,12 @@ export interface KubeApi {
   getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
   /** undefined when the Namespace does not exist. */
   getNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
+  /**
+   * Starts keeping every Namespace's labels in memory (a list, then a watch, re-listed when
+   * it ends; failures go to `onError` and the cache retries). Needs list and watch on
+   * namespaces.
+   */
+  watchNamespaces(onError: (error: unknown) => void): NamespaceCache;
   listOne<K extends WatchedKind>(kind: K, namespace: string, name: string): Promise<Listed<WatchedKinds[K]>>;
   watchOne<K extends WatchedKind>(
     kind: K,
@@ -103,6 +109,12 @@ export interface KubeApi {
     resourceVersion: string,
     callbacks: WatchCallbacks<WatchedKinds[K]>,
   ): Promise<WatchHandle>;
+}
+
+/** Namespace labels answered from memory: undefined for a namespace not (yet) seen. */
+export interface NamespaceCache {
+  labels(name: string): Readonly<Record<string, string>> | undefined;
+  stop(): void;
 }
 
 export const isNotFound = (e: unknown): boolean => e instanceof KubeError && e.statusCode === 404;

@@ -13,6 +13,7 @@ import {
   type JsonPatchOp,
   type KubeApi,
   type Listed,
+  type NamespaceCache,
   type SecretObject,
   type SecretWrite,
   type WatchCallbacks,
@@ -186,13 +187,15 @@ async function orUndefinedOn404<T>(what: string, fn: () => Promise<T>): Promise<
  * Five minutes is the upper end of client-go's randomised 5-10 min re-list period.
  */
 const WATCH_TIMEOUT_SECONDS = 300;
+/** After a failed namespace list or watch: soon enough that a warning is rarely missed, slow enough not to hammer the API server. */
+const NAMESPACE_RETRY_MS = 5000;
 
 class ClientNodeApi implements KubeApi {
   private readonly core: k8s.CoreV1Api;
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private readonly watcher: k8s.Watch;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(private readonly kc: k8s.KubeConfig) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
     this.watcher = new k8s.Watch(kc);
@@ -244,6 +247,31 @@ class ClientNodeApi implements KubeApi {
   async getNamespaceLabels(name: string): Promise<Record<string, string> | undefined> {
     const ns = await orUndefinedOn404(`get Namespace ${name}`, () => this.core.readNamespace({ name }));
     return ns === undefined ? undefined : { ...ns.metadata?.labels };
+  }
+
+  watchNamespaces(onError: (error: unknown) => void): NamespaceCache {
+    // client-node's informer lists, watches, and keeps the objects by name.
+    const informer = k8s.makeInformer(this.kc, '/api/v1/namespaces', () => this.core.listNamespace());
+    let stopped = false;
+    const start = (): void => {
+      if (stopped) return;
+      informer.start().catch((e: unknown) => {
+        onError(toKubeError('watch Namespaces', e));
+        setTimeout(start, NAMESPACE_RETRY_MS).unref();
+      });
+    };
+    informer.on('error', (e: unknown) => {
+      onError(toKubeError('watch Namespaces', e));
+      setTimeout(start, NAMESPACE_RETRY_MS).unref();
+    });
+    start();
+    return {
+      labels: (name) => informer.get(name)?.metadata?.labels,
+      stop: () => {
+        stopped = true;
+        void informer.stop();
+      },
+    };
   }
 
   async listOne<K extends WatchedKind>(kind: K, namespace: string, name: string): Promise<Listed<WatchedKinds[K]>> {

@@ -33,6 +33,11 @@ export interface KubeParts {
   tls: KubeTlsSource | undefined;
   config: KubeConfigProvider | undefined;
   certStatus: (() => CertManagerStatus) | undefined;
+  /**
+   * Labels of the pod's namespace, from a cache of every Namespace (list and watch), for
+   * the warnings that depend on them (Pod Security); undefined for one not seen yet.
+   */
+  namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   /** Stops timers and watches. */
   stop(): void;
 }
@@ -56,6 +61,7 @@ export interface KubePartsDeps {
 export async function startKubeParts(options: KubeWebhookOptions, deps: KubePartsDeps): Promise<KubeParts> {
   const api = deps.api ?? createKubeApi({ kubeconfigPath: options.kubeconfigPath });
   const clock = deps.clock ?? systemClock;
+  const namespaces = api.watchNamespaces((e) => deps.log.warn({ err: e }, 'cannot list or watch Namespaces; Pod Security warnings wait until it works'));
 
   let tls: KubeTlsSource | undefined;
   let manager: CertManager | undefined;
@@ -134,9 +140,11 @@ export async function startKubeParts(options: KubeWebhookOptions, deps: KubePart
             },
           },
     certStatus: mgr === undefined ? undefined : () => mgr.status(),
+    namespaceLabels: (name) => namespaces.labels(name),
     stop: () => {
       mgr?.stop();
       w?.stop();
+      namespaces.stop();
     },
   };
 }
