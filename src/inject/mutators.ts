@@ -15,6 +15,11 @@ export function addContainers(pod: V1Pod, init: V1Container, proxy: V1Container,
     // The redirect first, then the proxy, then the pod's own init containers (in the mesh too).
     spec.initContainers = [init, proxy, ...userInit];
   } else {
+    // The redirect last, on purpose. In this layout the proxy is an ordinary container, so
+    // it starts only after every init container has finished: with the redirect first, the
+    // pod's own init containers would have their outbound TCP sent to a port where nothing
+    // listens yet, and any that uses the network would fail. Their traffic bypasses the
+    // proxy instead (docs/config.md, nativeSidecar); native sidecars have neither problem.
     spec.initContainers = [...userInit, init];
     spec.containers = settings.holdApplicationUntilProxyStarts ? [proxy, ...spec.containers] : [...spec.containers, proxy];
   }

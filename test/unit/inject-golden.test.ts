@@ -74,7 +74,7 @@ const POD_CASES: PodCase[] = [
   },
   {
     fixture: 'classic-layout',
-    title: 'the classic layout puts the proxy first in containers with a postStart hook and siding-init last',
+    title: "the classic layout puts the proxy first in containers with a postStart hook, and siding-init after the pod's own init containers, which run before any proxy does",
     expect: 'injected',
     check: (o) => {
       const pod = injected(o).pod;
