@@ -105,7 +105,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     syntax: '`true` or `false`',
     default: 'config `policy`',
     description:
-      '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all.',
+      '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all. Only these two exact words are read: the webhook\'s objectSelector skips only the exact label value `false`, so a pod labelled `False` (or `0`, `FALSE`...) still reaches siding, which refuses it with the word to write rather than guess.',
     example: 'false',
     parse: (s) => parseBoolean(s, STRICT),
   },

@@ -221,6 +221,16 @@ const POD_CASES: PodCase[] = [
     check: (o) => assert.match(denied(o).join('\n'), /for annotation 'sidecar\.istio\.io\/proxyImage': the image does not start with any of the config setting proxy\.imageOverridePrefixes \(registry\.example\.com:5000\/mesh\/, docker\.io\/istio\/\)$/),
   },
   {
+    fixture: 'inject-label-other-spelling',
+    title: 'an inject label spelt "False", which the objectSelector lets through, is denied with the word to write and why the pod reached siding',
+    expect: 'denied',
+    check: (o) =>
+      assert.match(
+        denied(o).join('\n'),
+        /^invalid value 'False' for label 'siding\.io\/inject': must be exactly "true" or "false" \(write "false"; the webhook's objectSelector skips only the exact label value "false", so this pod was sent to siding\)$/,
+      ),
+  },
+  {
     fixture: 'name-collision',
     title: 'a pod that already has a container named siding-proxy without a status record is denied',
     expect: 'denied',
