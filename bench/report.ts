@@ -68,6 +68,11 @@ export function targets(http: HttpResults | undefined, init: InitOutcome | undef
     measured: ran === undefined ? 'n/a' : `IPv4 ${ran.execs_per_family.ipv4}, IPv6 ${ran.execs_per_family.ipv6}`,
     met: perFamily === undefined ? undefined : perFamily <= 3,
   });
+  const wall = ran?.istio_ratio_wall ?? undefined;
+  const cpu = ran?.istio_ratio_cpu ?? undefined;
+  out.push({ name: 'siding init ÷ istio-iptables: wall', target: '<= 1.5', measured: fmt(wall, 2), met: wall === undefined ? undefined : wall <= 1.5 });
+  out.push({ name: 'siding init ÷ istio-iptables: CPU', target: '<= 1.5', measured: fmt(cpu, 2), met: cpu === undefined ? undefined : cpu <= 1.5 });
+  out.push({ name: 'siding init: peak memory', target: '<= 45 MiB', measured: `${fmt(ran?.peak_mib, 1)} MiB`, met: ran === undefined ? undefined : ran.peak_mib <= 45 });
   out.push({
     name: 'webhook RSS after c=64',
     target: '< 120 MB',
@@ -127,21 +132,34 @@ export function engineTable(engine: Record<Size, EngineResult>): string {
 export function initTable(init: InitOutcome): string {
   if ('skipped' in init) return `siding init: SKIPPED (${init.skipped})`;
   const r = init.rules;
+  const row = (what: string, st: { median_ms: number; min_ms: number; max_ms: number; cpu_median_ms: number; peak_mib: number }): string[] => [
+    what,
+    fmt(st.median_ms, 1),
+    fmt(st.min_ms, 1),
+    fmt(st.max_ms, 1),
+    fmt(st.cpu_median_ms, 1),
+    fmt(st.peak_mib, 1),
+  ];
   return [
-    `siding init in a fresh network namespace, ${init.runs} runs each, interleaved (backend ${init.backend})`,
+    `siding init in a fresh network namespace with a pod address, Istio's default flags, ${init.runs} runs each, interleaved (backend ${init.backend})`,
     table(
-      ['what', 'median ms', 'min ms', 'max ms'],
+      ['what', 'median ms', 'min ms', 'max ms', 'CPU ms (median)', 'peak MiB (max)'],
       [
-        ['siding init (node dist/cli.js init <Istio injector flags> --netns)', fmt(init.median_ms, 1), fmt(init.min_ms, 1), fmt(init.max_ms, 1)],
-        [`iptables-${init.backend}-restore of the same payload`, fmt(init.restore_median_ms, 1), fmt(init.restore_min_ms, 1), fmt(init.restore_max_ms, 1)],
-        ['node -e 0 (floor of any Node.js program)', fmt(init.node_floor_median_ms, 1), '', ''],
+        row('siding init (node dist/siding.cjs init, inside the namespace)', init),
+        ...(init.istio === null ? [] : [row(`istio-iptables ${init.istio.version}, the same flags`, init.istio)]),
+        row('node -e 0 (floor of any Node.js program)', init.node_floor),
+        [`iptables-${init.backend}-restore of siding's payload`, fmt(init.restore_median_ms, 1), fmt(init.restore_min_ms, 1), fmt(init.restore_max_ms, 1), '', ''],
       ],
     ),
-    `siding / restore: ${fmt(init.ratio, 1)}x`,
-    `programs run by siding init: ${init.execs} (IPv4 ${init.execs_per_family.ipv4}, IPv6 ${init.execs_per_family.ipv6}): ${init.programs.join(', ')}`,
+    init.istio === null
+      ? 'siding ÷ istio-iptables: not measured (istio-iptables is not built)'
+      : `siding ÷ istio-iptables: wall ${fmt(init.istio_ratio_wall ?? undefined, 2)}, CPU ${fmt(init.istio_ratio_cpu ?? undefined, 2)}`,
+    `siding ÷ restore: ${fmt(init.ratio, 1)}x`,
     init.execve === undefined
       ? 'execve calls (strace): strace not installed'
-      : `execve calls in the whole process tree (strace -f): ${init.execve}: ${(init.execve_programs ?? []).join(', ')}`,
+      : `execve calls in the process tree of one run (strace -f): siding ${init.execve} (${(init.execve_programs ?? []).join(', ')})` +
+        (init.istio?.execve === undefined ? '' : `; istio-iptables ${init.istio.execve} (${(init.istio.execve_programs ?? []).join(', ')})`),
+    `programs siding init runs with --netns (CNI mode): ${init.execs} (IPv4 ${init.execs_per_family.ipv4}, IPv6 ${init.execs_per_family.ipv6}): ${init.programs.join(', ')}`,
     `rules for ${r.excluded_ports} excluded ports + ${r.excluded_cidrs} excluded CIDRs: ${r.rules} rules, ${(r.payload_bytes / 1024).toFixed(0)} KB payload;` +
       ` parse ${fmt(r.parse_median_ms, 2)} ms, buildRules ${fmt(r.build_median_ms, 2)} ms, render ${fmt(r.render_median_ms, 2)} ms (medians)`,
   ].join('\n');

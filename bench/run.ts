@@ -112,9 +112,9 @@ process.stdout.write(`\n${sections.join('\n\n')}\n`);
 
 const initJson =
   init === undefined
-    ? { skipped: 'not run (BENCH_ONLY)', median_ms: null, restore_median_ms: null, execs: null }
+    ? { skipped: 'not run (BENCH_ONLY)', median_ms: null, restore_median_ms: null, execs: null, istio_ratio_wall: null, istio_ratio_cpu: null, peak_mib: null }
     : 'skipped' in init
-      ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null }
+      ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null, istio_ratio_wall: null, istio_ratio_cpu: null, peak_mib: null }
       : init;
 const fresh: Record<string, unknown> = {
   machine: info,

@@ -1,7 +1,6 @@
-import { Command, CommanderError } from 'commander';
-import { describeError } from '../errors/index.js';
+import { Command } from 'commander';
 import { VERSION } from '../version.js';
-import { EXIT, exitCodeFor } from './exit.js';
+import { runProgram } from './run.js';
 
 type Register = (program: Command) => void;
 
@@ -39,18 +38,5 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  * long-running servers) keep control of the process.
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = await buildProgram(argv);
-  program.commands.forEach((c) => c.exitOverride());
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // help and version "errors" are successes; everything else is a usage error.
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    // siding's own errors by their message (and what to act on); anything else with its stack.
-    process.stderr.write(`siding: ${describeError(e)}\n`);
-    process.exitCode = exitCodeFor(e);
-  }
+  await runProgram(await buildProgram(argv), argv);
 }

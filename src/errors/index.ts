@@ -61,16 +61,27 @@ export function formatAnnotationProblem(p: AnnotationProblem): string {
   return `invalid value '${p.value}' for annotation '${p.annotation}': ${p.reason}`;
 }
 
-/** Thrown by the `siding init` flag parser before any program runs; exit code 2. */
+/**
+ * Thrown by the `siding init` flag parser before any program runs; exit code 2. `envVar` is
+ * set when the value came from an environment variable rather than the command line.
+ */
 export class InitFlagError extends SidingError {
   readonly flag: string;
   /** The value as given. */
   readonly value: string;
+  readonly reason: string;
+  /** The value as the message shows it. */
+  readonly shown: string;
+  readonly envVar: string | undefined;
   /** `shown`: the value as the message shows it (escaped and cut by the caller; default: as given). */
-  constructor(flag: string, value: string, reason: string, shown: string = value) {
-    super('ERR_INIT_FLAG', `invalid value '${shown}' for flag ${flag}: ${reason}`);
+  constructor(flag: string, value: string, reason: string, shown: string = value, envVar?: string) {
+    const where = envVar === undefined ? `flag ${flag}` : `environment variable ${envVar}${flag === '' ? '' : ` (${flag})`}`;
+    super('ERR_INIT_FLAG', `invalid value '${shown}' for ${where}: ${reason}`);
     this.flag = flag;
     this.value = value;
+    this.reason = reason;
+    this.shown = shown;
+    this.envVar = envVar;
   }
 }
 

@@ -127,7 +127,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
   traffic('includeOutboundPorts', {
     syntax: PORTS_ONLY,
     default: 'config `redirect.includeOutboundPorts` (empty)',
-    description: 'Outbound ports always redirected, even to excluded CIDRs (`siding init -q`).',
+    description: 'Outbound ports redirected even to destinations the included ranges leave out; excluded ranges and ports still win (`siding init -q`).',
     example: '443',
     parse: (s) => parsePortList(s, SINGLE_PORTS),
   }),
@@ -218,7 +218,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
   proxy('interceptionMode', {
     syntax: '`REDIRECT`',
     default: 'config `redirect.interceptionMode` (`REDIRECT`)',
-    description: 'How traffic is captured (`siding init -m`). Only REDIRECT is supported for now.',
+    description: 'How traffic is captured (`siding init -m`). Only REDIRECT: siding refuses TPROXY (its proxy cannot accept transparent connections).',
     example: 'REDIRECT',
     parse: parseInterceptionMode,
   }),

@@ -1,28 +1,31 @@
 /**
- * The one parser for `siding init` flags: raw strings in, a typed `InitOptions` out, or an
- * `InitFlagError` naming the flag and the value. It runs before any program is started, so a
- * bad value never reaches iptables. The istio-iptables flags are read in src/grammar's
- * ISTIO_IPTABLES syntax (what istio-iptables accepts, it accepts); siding's own flags in STRICT.
+ * The flags of `siding init`: the raw record commander fills, the names flags have in
+ * messages, and the few value kinds of their own (users and groups, the `-i` selection that
+ * remembers a loopback address, booleans given bare or with a value, the namespace path).
+ * Everything else is read by src/grammar: the istio-iptables flags in its ISTIO_IPTABLES
+ * syntax (what istio-iptables accepts, it accepts), siding's own flags in STRICT.
+ * options.ts assembles the values into `InitOptions`; a bad one is an `InitFlagError`.
  */
 import { InitFlagError } from '../errors/index.js';
 import {
   displayValue,
+  fail as reason,
+  isAll,
   ISTIO_IPTABLES,
+  MAX_ID,
+  ok,
+  parseBoolean,
+  parseCidr,
   parseCidrList,
-  parseCidrSelection,
-  parseDuration,
-  parseIdList,
-  parseInterfaceList,
-  parsePort,
-  parsePortList,
-  parsePortSelection,
+  parseList,
   parseWholeNumber,
-  STRICT,
+  splitList,
   type Parsed,
 } from '../grammar/index.js';
-import type { InitOptions, IptablesMode, Ipv6Mode, LogFormat, RedirectConfig } from './config.js';
-import { DEFAULTS } from './config.js';
-import { chooseProbeTarget } from './validate.js';
+import type { CidrSelection, OwnerId } from './config.js';
+
+/** A boolean flag as commander hands it over: `true` when given bare, the text of `--flag=value`. */
+export type BoolFlag = boolean | string;
 
 /** Flag values as commander hands them over (attribute names are commander's camelCase). */
 export interface RawInitFlags {
@@ -32,6 +35,8 @@ export interface RawInitFlags {
   proxyUid?: string;
   proxyGid?: string;
   istioInboundInterceptionMode?: string;
+  istioInboundTproxyMark?: string;
+  istioInboundTproxyRouteTable?: string;
   istioServiceCidr?: string;
   istioServiceExcludeCidr?: string;
   istioInboundPorts?: string;
@@ -40,14 +45,23 @@ export interface RawInitFlags {
   istioOutboundPorts?: string;
   istioExcludeInterfaces?: string;
   kubeVirtInterfaces?: string;
-  dryRun?: boolean;
-  redirectDns?: boolean;
-  runValidation?: boolean;
-  skipRuleApply?: boolean;
+  dryRun?: BoolFlag;
+  redirectDns?: BoolFlag;
+  captureAllDns?: BoolFlag;
+  dualStack?: BoolFlag;
+  dropInvalid?: BoolFlag;
+  runValidation?: BoolFlag;
+  skipRuleApply?: BoolFlag;
   iptablesProbePort?: string;
   probeTimeout?: string;
-  cleanup?: boolean;
-  cleanupOnly?: boolean;
+  cleanup?: BoolFlag;
+  cleanupOnly?: BoolFlag;
+  reconcile?: BoolFlag;
+  forceApply?: BoolFlag;
+  cniMode?: BoolFlag;
+  nativeNftables?: BoolFlag;
+  forceIptablesBinary?: string;
+  networkNamespace?: string;
   iptablesMode?: string;
   ipv6?: string;
   dnsPort?: string;
@@ -56,16 +70,24 @@ export interface RawInitFlags {
   lockRetries?: string;
   lockRetryDelay?: string;
   logFormat?: string;
+  // istio's logging flags keep their underscores (commander only camel-cases dashes).
+  log_as_json?: BoolFlag;
+  log_output_level?: string;
+  log_stacktrace_level?: string;
+  log_caller?: string;
+  log_target?: string[];
 }
 
 /** How each flag is named in messages: short and long, as --help shows them. */
 export const FLAG_NAMES = {
   envoyPort: '-p/--envoy-port',
   inboundCapturePort: '-z/--inbound-capture-port',
-  inboundTunnelPort: '--inbound-tunnel-port',
+  inboundTunnelPort: '-e/--inbound-tunnel-port',
   proxyUid: '-u/--proxy-uid',
   proxyGid: '-g/--proxy-gid',
   istioInboundInterceptionMode: '-m/--istio-inbound-interception-mode',
+  istioInboundTproxyMark: '-t/--istio-inbound-tproxy-mark',
+  istioInboundTproxyRouteTable: '-r/--istio-inbound-tproxy-route-table',
   istioServiceCidr: '-i/--istio-service-cidr',
   istioServiceExcludeCidr: '-x/--istio-service-exclude-cidr',
   istioInboundPorts: '-b/--istio-inbound-ports',
@@ -74,8 +96,23 @@ export const FLAG_NAMES = {
   istioOutboundPorts: '-q/--istio-outbound-ports',
   istioExcludeInterfaces: '-c/--istio-exclude-interfaces',
   kubeVirtInterfaces: '-k/--kube-virt-interfaces',
+  dryRun: '-n/--dry-run',
+  redirectDns: '--redirect-dns',
+  captureAllDns: '--capture-all-dns',
+  dualStack: '--dual-stack',
+  dropInvalid: '--drop-invalid',
+  runValidation: '--run-validation',
+  skipRuleApply: '--skip-rule-apply',
   iptablesProbePort: '--iptables-probe-port',
   probeTimeout: '--probe-timeout',
+  cleanup: '--cleanup',
+  cleanupOnly: '--cleanup-only',
+  reconcile: '--reconcile',
+  forceApply: '--force-apply',
+  cniMode: '--cni-mode',
+  nativeNftables: '--native-nftables',
+  forceIptablesBinary: '--force-iptables-binary',
+  networkNamespace: '--network-namespace',
   iptablesMode: '--iptables-mode',
   ipv6: '--ipv6',
   dnsPort: '--dns-port',
@@ -84,127 +121,89 @@ export const FLAG_NAMES = {
   lockRetries: '--lock-retries',
   lockRetryDelay: '--lock-retry-delay',
   logFormat: '--log-format',
-  runValidation: '--run-validation',
-} as const satisfies Partial<Record<keyof RawInitFlags, string>>;
+  log_as_json: '--log_as_json',
+  log_output_level: '--log_output_level',
+  log_stacktrace_level: '--log_stacktrace_level',
+  log_caller: '--log_caller',
+  log_target: '--log_target',
+} as const satisfies Record<keyof RawInitFlags, string>;
 
-type FlagKey = keyof typeof FLAG_NAMES;
+export type FlagKey = keyof typeof FLAG_NAMES;
 
-function fail(flag: FlagKey, value: string, reason: string): never {
-  throw new InitFlagError(FLAG_NAMES[flag], value, reason, displayValue(value));
+export function fail(flag: FlagKey, value: string, why: string): never {
+  throw new InitFlagError(FLAG_NAMES[flag], value, why, displayValue(value));
 }
 
 /** The parsed value, or InitFlagError naming the flag. */
-function must<T>(flag: FlagKey, value: string, parsed: Parsed<T>): T {
+export function must<T>(flag: FlagKey, value: string, parsed: Parsed<T>): T {
   if (!parsed.ok) fail(flag, value, parsed.reason);
   return parsed.value;
 }
 
-/** Every port list of istio-iptables takes ranges, in its spelling. */
-const PORTS = { syntax: ISTIO_IPTABLES, ranges: true } as const;
-
-function parseEnum<T extends string>(flag: FlagKey, value: string, allowed: readonly T[]): T {
+export function parseEnum<T extends string>(flag: FlagKey, value: string, allowed: readonly T[]): T {
   const found = allowed.find((a) => a === value);
   if (found === undefined) fail(flag, value, `must be one of ${allowed.join(', ')}`);
   return found;
 }
 
-// The validation connection either lands on the listener almost at once or not at all;
-// 100 ms is the shortest timeout that is not a race on a loaded node, 60 s the longest an
-// init container should sit on a failure.
-const PROBE_TIMEOUT = { minMs: 100, maxMs: 60_000 } as const;
-
-/** Checks a --netns value: an absolute path to an existing namespace file. */
-export function parseNetns(value: string, exists: (path: string) => boolean): string {
-  if (!value.startsWith('/') || value.includes('\0') || value.length > 4096) {
-    fail('netns', value, 'must be an absolute path such as /var/run/netns/NAME or /proc/PID/ns/net');
-  }
-  if (!exists(value)) fail('netns', value, 'no such file');
-  return value;
+/** A boolean flag: `true` when given bare; with a value, in Go's spellings (istio-iptables' flag library). */
+export function parseBool(flag: FlagKey, value: BoolFlag | undefined): boolean {
+  if (value === undefined || typeof value === 'boolean') return value === true;
+  return must(flag, value, parseBoolean(value, ISTIO_IPTABLES));
 }
-
-export interface ParseEnv {
-  /** Whether a path exists (for --netns). */
-  exists: (path: string) => boolean;
-}
-
-const port = (flag: FlagKey, value: string): number => must(flag, value, parsePort(value, ISTIO_IPTABLES));
 
 /**
- * Turns raw flag values into `InitOptions`. Throws `InitFlagError` (exit 2) on the first bad
- * value; when it returns, every value is valid, the options work together (with
- * --run-validation there is a destination to validate) and no program has been run.
+ * `*` for every destination, empty for none, or a CIDR list, remembering whether an item was
+ * written with a loopback address (`127.x.x.x`, `::1`), whatever its prefix: then loopback
+ * traffic to the listed ranges is captured too, as istio-iptables decides it.
  */
-export function parseInitFlags(raw: RawInitFlags, env: ParseEnv): InitOptions {
-  const mode = raw.istioInboundInterceptionMode ?? DEFAULTS.mode;
-  if (mode === 'TPROXY') {
-    fail('istioInboundInterceptionMode', mode, 'TPROXY interception is not implemented by siding yet; use REDIRECT');
+export function parseOutboundSelection(value: string): Parsed<CidrSelection> {
+  if (isAll(value, ISTIO_IPTABLES)) return ok({ kind: 'all' });
+  const cidrs = parseCidrList(value, ISTIO_IPTABLES);
+  if (!cidrs.ok) return cidrs;
+  const items = splitList(value, ISTIO_IPTABLES);
+  const hasLoopback =
+    items.ok &&
+    items.value.some((item) => {
+      const address = parseCidr(item.split('/')[0] ?? '', ISTIO_IPTABLES);
+      return address.ok && (address.value.family === 'ipv4' ? address.value.address.startsWith('127.') : address.value.address === '::1');
+    });
+  return ok({ kind: 'list', cidrs: cidrs.value, hasLoopback });
+}
+
+// A user or group name as useradd accepts it (and iptables' owner match looks up): letters,
+// digits, '_', '.', '-', not starting with a digit, '.' or '-', at most 32 characters.
+const OWNER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const ID = { min: 0, max: MAX_ID, unit: 'IDs' } as const;
+
+/** One user or group: a numeric ID, an ID range `1000-2000`, or a name. */
+function parseOwner(item: string): Parsed<OwnerId> {
+  if (item.length > 32) return reason(`'${displayValue(item)}' is not a numeric ID, an ID range or a user or group name`);
+  const dash = item.indexOf('-');
+  const first = item.charAt(0);
+  if (first >= '0' && first <= '9') {
+    const from = parseWholeNumber(dash === -1 ? item : item.slice(0, dash), ID, ISTIO_IPTABLES);
+    if (!from.ok) return from;
+    if (dash === -1) return ok(String(from.value));
+    const to = parseWholeNumber(item.slice(dash + 1), ID, ISTIO_IPTABLES);
+    if (!to.ok) return to;
+    if (to.value < from.value) return reason(`in '${displayValue(item)}' the upper bound is below the lower bound`);
+    return ok(from.value === to.value ? String(from.value) : `${from.value}-${to.value}`);
   }
-  parseEnum('istioInboundInterceptionMode', mode, ['REDIRECT', 'TPROXY']);
+  if (!OWNER_NAME.test(item)) return reason(`'${displayValue(item)}' is not a numeric ID, an ID range (1000-2000) or a user or group name`);
+  return ok(item);
+}
 
-  const uidText = raw.proxyUid ?? DEFAULTS.proxyUid;
-  const proxyUids = must('proxyUid', uidText, parseIdList(uidText, ISTIO_IPTABLES));
-  const proxyGids = raw.proxyGid === undefined ? proxyUids : must('proxyGid', raw.proxyGid, parseIdList(raw.proxyGid, ISTIO_IPTABLES));
-  const redirectDns = raw.redirectDns === true;
-  const dnsPort = port('dnsPort', raw.dnsPort ?? String(DEFAULTS.dnsPort));
-  const list = <T>(flag: FlagKey, value: string | undefined, parse: (text: string) => Parsed<T>): T => must(flag, value ?? '', parse(value ?? ''));
+/** A comma-separated list of users or groups (IDs, ID ranges or names), as iptables' owner match takes them. */
+export function parseOwnerList(value: string): Parsed<OwnerId[]> {
+  return parseList(value, ISTIO_IPTABLES, parseOwner, (s) => s);
+}
 
-  const redirect: RedirectConfig = {
-    proxyPort: port('envoyPort', raw.envoyPort ?? String(DEFAULTS.proxyPort)),
-    inboundPort: port('inboundCapturePort', raw.inboundCapturePort ?? String(DEFAULTS.inboundPort)),
-    tunnelPort: port('inboundTunnelPort', raw.inboundTunnelPort ?? String(DEFAULTS.tunnelPort)),
-    proxyUids,
-    proxyGids,
-    mode: 'REDIRECT',
-    outboundInclude: list('istioServiceCidr', raw.istioServiceCidr, (t) => parseCidrSelection(t, ISTIO_IPTABLES)),
-    outboundExclude: list('istioServiceExcludeCidr', raw.istioServiceExcludeCidr, (t) => parseCidrList(t, ISTIO_IPTABLES)),
-    inboundInclude: list('istioInboundPorts', raw.istioInboundPorts, (t) => parsePortSelection(t, PORTS)),
-    inboundExcludePorts: list('istioLocalExcludePorts', raw.istioLocalExcludePorts, (t) => parsePortList(t, PORTS)),
-    outboundExcludePorts: list('istioLocalOutboundPortsExclude', raw.istioLocalOutboundPortsExclude, (t) => parsePortList(t, PORTS)),
-    outboundIncludePorts: list('istioOutboundPorts', raw.istioOutboundPorts, (t) => parsePortList(t, PORTS)),
-    excludeInterfaces: list('istioExcludeInterfaces', raw.istioExcludeInterfaces, (t) => parseInterfaceList(t, ISTIO_IPTABLES)),
-    virtualInterfaces: list('kubeVirtInterfaces', raw.kubeVirtInterfaces, (t) => parseInterfaceList(t, ISTIO_IPTABLES)),
-    dns: redirectDns ? { enabled: true, port: dnsPort } : { enabled: false },
-  };
-
-  const iptablesMode: IptablesMode = parseEnum('iptablesMode', raw.iptablesMode ?? 'auto', ['auto', 'legacy', 'nft']);
-  const ipv6: Ipv6Mode = parseEnum('ipv6', raw.ipv6 ?? 'auto', ['auto', 'on', 'off']);
-  const logFormat: LogFormat = parseEnum('logFormat', raw.logFormat ?? 'text', ['text', 'json']);
-  const netns = raw.netns === undefined ? undefined : parseNetns(raw.netns, env.exists);
-
-  const cleanup = raw.cleanup === true || raw.cleanupOnly === true;
-  const runValidation = raw.runValidation === true;
-  if (cleanup && runValidation) {
-    fail('runValidation', 'true', 'cannot be combined with --cleanup (there would be no rules to validate)');
+/** Checks a --netns value: an absolute path to an existing namespace file. */
+export function parseNetns(flag: FlagKey, value: string, exists: (path: string) => boolean): string {
+  if (!value.startsWith('/') || value.includes('\0') || value.length > 4096) {
+    fail(flag, value, 'must be an absolute path such as /var/run/netns/NAME or /proc/PID/ns/net');
   }
-  const probePort = port('iptablesProbePort', raw.iptablesProbePort ?? String(DEFAULTS.probePort));
-  const timeoutText = raw.probeTimeout ?? DEFAULTS.probeTimeout;
-  const timeoutMs = must('probeTimeout', timeoutText, parseDuration(timeoutText, PROBE_TIMEOUT, ISTIO_IPTABLES));
-  let target: InitOptions['validation']['target'];
-  if (runValidation) {
-    const chosen = chooseProbeTarget(redirect, probePort, ['ipv4', 'ipv6']);
-    if (typeof chosen === 'string') fail('runValidation', 'true', chosen);
-    target = chosen;
-  }
-  const whole = (flag: FlagKey, value: string, min: number, max: number, unit: string): number =>
-    must(flag, value, parseWholeNumber(value, { min, max, unit }, STRICT));
-
-  return {
-    redirect,
-    action: cleanup ? 'cleanup' : 'apply',
-    dryRun: raw.dryRun === true,
-    skipRuleApply: raw.skipRuleApply === true,
-    runValidation,
-    validation: { probePort, timeoutMs, target },
-    iptablesMode,
-    ipv6,
-    netns,
-    lock: {
-      // iptables -w takes whole seconds; 600 s is the longest wait worth blocking a pod for.
-      waitSeconds: whole('lockWait', raw.lockWait ?? String(DEFAULTS.lockWaitSeconds), 1, 600, 'seconds'),
-      // Each retry already waited --lock-wait; 20 bounds the worst case to minutes, not hours.
-      retries: whole('lockRetries', raw.lockRetries ?? String(DEFAULTS.lockRetries), 0, 20, 'retries'),
-      retryDelayMs: whole('lockRetryDelay', raw.lockRetryDelay ?? String(DEFAULTS.lockRetryDelayMs), 0, 60000, 'milliseconds'),
-    },
-    logFormat,
-  };
+  if (!exists(value)) fail(flag, value, 'no such file');
+  return value;
 }

@@ -89,8 +89,8 @@ for (const backend of ['legacy', 'nft'] as const) {
       assert.equal(await lab.proxy(POD4, 8080), 'inbound', 'the proxy calling its own pod address is inbound traffic');
     });
 
-    it('applies the same rules through ip6tables on the IPv6 addresses of the veth, and neighbour discovery keeps working', async () => {
-      await apply(ISTIO_INIT_ARGS);
+    it('applies the same rules through ip6tables on the IPv6 addresses of the veth with --dual-stack, and neighbour discovery keeps working', async () => {
+      await apply([...ISTIO_INIT_ARGS, '--dual-stack']);
       // Forget the neighbours, so the connections below need neighbour discovery under the rules.
       for (const ns of [lab.pod, lab.peer]) await must('ip', ['-n', ns, '-6', 'neigh', 'flush', 'all']);
       assert.equal(await lab.app(PEER6, 9000), 'outbound');
@@ -104,7 +104,7 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it("redirects the app's DNS over UDP and TCP to the DNS port, and not the proxy's", async () => {
-      await apply([...ISTIO_INIT_ARGS, '--redirect-dns']);
+      await apply([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack']);
       for (const host of [PEER4, PEER6]) {
         assert.equal(await lab.connect('pod', { host, port: 53, proto: 'udp', uid: APP }), 'dns-proxy', `UDP to ${host}`);
         assert.equal(await lab.connect('pod', { host, port: 53, proto: 'tcp', uid: APP }), 'dns-proxy-tcp', `TCP to ${host}`);
@@ -116,9 +116,9 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('gives an identical ruleset when run twice, with one jump per built-in chain', async () => {
-      await apply([...ISTIO_INIT_ARGS, '--redirect-dns']);
+      await apply([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack']);
       const first = await lab.state(backend);
-      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '--iptables-mode', backend]);
+      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack', '--iptables-mode', backend]);
       const second = await lab.state(backend);
       assert.equal(second, first);
       assert.equal(first.match(/siding\/outbound-jump/g)?.length, 2, 'one OUTPUT jump per family');
@@ -146,7 +146,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         );
       }
       const original = await lab.state(backend);
-      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '-c', 'eth9', '--iptables-mode', backend]);
+      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '-c', 'eth9', '--iptables-mode', backend]);
       assert.equal(await lab.app(PEER4, 9000), 'outbound');
       // a re-run with fewer features drops the chains it no longer needs
       await lab.sidingOk([...ISTIO_INIT_ARGS, '--iptables-mode', backend]);
@@ -165,7 +165,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       const bad: [string[], RegExp][] = [
         [['-p', '70000'], /-p\/--envoy-port/],
         [['-x', '10.0.0.0/33'], /-x\/--istio-service-exclude-cidr/],
-        [['-u', 'root'], /-u\/--proxy-uid/],
+        [['-u', 'root;reboot'], /-u\/--proxy-uid/],
         [['-c', 'eth0;reboot'], /-c\/--istio-exclude-interfaces/],
         [['--iptables-mode', 'both'], /--iptables-mode/],
       ];

@@ -1,6 +1,6 @@
 /**
- * `siding proxy` over IPv6: the redirect of Istio's flags programs ip6tables too (the pod has a global
- * IPv6 address), outbound calls reach the peer through the proxy (IP6T_SO_ORIGINAL_DST), and
+ * `siding proxy` over IPv6: the redirect of Istio's flags with --dual-stack programs ip6tables too (as
+ * istio-iptables does for a dual-stack pod), outbound calls reach the peer through the proxy (IP6T_SO_ORIGINAL_DST), and
  * inbound calls reach the app from ::6, which is on lo as siding init leaves it. Without ::6
  * an inbound IPv6 connection is reset and counted, never looped back into the proxy.
  */
@@ -20,7 +20,7 @@ describe('siding proxy over IPv6', skipUnless(prereq), () => {
     lab = await ProxyLab.create('pxv6', { ipv6: true });
     await lab.serve('pod', [{ kind: 'http', port: 8080, name: 'app' }]);
     await lab.serve('peer', [{ kind: 'http', port: 9000, name: 'peer' }]);
-    await lab.init(ISTIO_INIT_ARGS);
+    await lab.init([...ISTIO_INIT_ARGS, '--dual-stack']);
     proxy = await lab.proxy(['--drain-seconds', '0']);
   });
   after(async () => {

@@ -12,7 +12,8 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
 import { ConfigError, InitFlagError, MAX_REPORTED_PROBLEMS } from '../../src/errors/index.js';
 import { MAX_VALUE_CHARS } from '../../src/grammar/index.js';
-import { parseInitFlags, type RawInitFlags } from '../../src/redirect/flags.js';
+import type { RawInitFlags } from '../../src/redirect/flags.js';
+import { parseInitFlags } from '../../src/redirect/options.js';
 import { SHAPES } from '../helpers/hostile.js';
 
 const BOUND_MS = 10_000;
@@ -87,7 +88,7 @@ describe("siding init's flag parser on hostile values", () => {
       for (const length of [MAX_VALUE_CHARS, MAX_VALUE_CHARS + 1]) {
         const value = make(length);
         for (const flag of INIT_FLAGS) {
-          const { ms, result } = timed(() => parseInitFlags({ [flag]: value }, { exists: () => true }));
+          const { ms, result } = timed(() => parseInitFlags({ [flag]: value }, { exists: () => true, readFile: () => undefined, environment: {} }));
           assert.ok(ms < BOUND_MS, `${flag}: ${ms.toFixed(0)} ms`);
           if (result instanceof InitFlagError) assert.ok(result.message.length < 2_000, `${flag}: a message of ${result.message.length} characters`);
           else assert.ok(!(result instanceof Error) && length <= MAX_VALUE_CHARS, `${flag} (${length} characters): ${String(result)}`);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseInitFlags } from '../../src/redirect/flags.js';
+import { parseTestFlags } from '../helpers/init-flags.js';
 import type { RawInitFlags } from '../../src/redirect/flags.js';
 import { buildRules } from '../../src/redirect/rules.js';
 import { payloadTables, render, renderCleanup, renderCleanupForRules, renderRestore } from '../../src/redirect/render.js';
@@ -14,7 +14,7 @@ function fixture(name: string): string {
 }
 
 const ISTIO_INIT_ARGS: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
-const rulesFor = (extra: RawInitFlags = {}) => buildRules(parseInitFlags({ ...ISTIO_INIT_ARGS, ...extra }, { exists: () => true }).redirect, 'ipv4');
+const rulesFor = (extra: RawInitFlags = {}) => buildRules(parseTestFlags({ ...ISTIO_INIT_ARGS, ...extra }).redirect, 'ipv4');
 
 for (const backend of ['legacy', 'nft']) {
   describe(`reading ${backend} iptables-save output`, () => {
