@@ -12,12 +12,10 @@
  * real API server traffic, which is decoded into Go structs before it is sent to us. Go
  * encodes a nil slice as null, so lists the API server always writes accept null.
  *
- * The request and response types (types.ts) are these schemas' static types (TypeBox), so
- * the shape is written once. `Type.Unsafe` keeps a schema exactly as fastify compiled it
- * before (`type: [..., 'null']` rather than an anyOf) and names its type.
+ * The request and response types (types.ts) are derived from these schemas at compile time
+ * (json-schema-to-ts `FromSchema`), so the shape is written once, and the webhook loads no
+ * schema library of its own: fastify compiles the plain objects below.
  */
-import { Type } from 'typebox';
-
 /** The AdmissionReview versions siding answers; the answer carries the request's. */
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 
@@ -25,89 +23,127 @@ export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/
 const MAX_UID_CHARS = 256;
 
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
-const nullable = <T>(type: 'array' | 'object', extra: Record<string, unknown> = {}) => Type.Unsafe<T | null>({ type: [type, 'null'], ...extra });
 
-const containerSchema = Type.Object({
-  name: Type.String(),
-  image: Type.Optional(Type.String()),
-  ports: Type.Optional(nullable<object[]>('array', { items: { type: 'object' } })),
-  env: Type.Optional(nullable<object[]>('array', { items: { type: 'object' } })),
-  volumeMounts: Type.Optional(nullable<object[]>('array', { items: { type: 'object' } })),
-  securityContext: Type.Optional(nullable<object>('object')),
-  restartPolicy: Type.Optional(Type.String()),
-});
-
-const podSchema = Type.Object({
-  apiVersion: Type.Optional(Type.String()),
-  kind: Type.Optional(Type.String()),
-  metadata: Type.Optional(
-    Type.Object({
-      name: Type.Optional(Type.String()),
-      generateName: Type.Optional(Type.String()),
-      namespace: Type.Optional(Type.String()),
-      labels: Type.Optional(Type.Unsafe<Record<string, string>>(stringMap)),
-      annotations: Type.Optional(Type.Unsafe<Record<string, string>>(stringMap)),
-      managedFields: Type.Optional(nullable<unknown[]>('array')),
-    }),
-  ),
-  spec: Type.Object({
-    containers: Type.Optional(nullable<object[]>('array', { items: containerSchema })),
-    initContainers: Type.Optional(nullable<object[]>('array', { items: containerSchema })),
-    volumes: Type.Optional(nullable<object[]>('array', { items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } })),
-    hostNetwork: Type.Optional(Type.Boolean()),
-    securityContext: Type.Optional(nullable<object>('object')),
-  }),
-});
-
-const groupVersionKind = Type.Object({ group: Type.String(), version: Type.String(), kind: Type.String() });
-const groupVersionResource = Type.Object({ group: Type.Optional(Type.String()), version: Type.Optional(Type.String()), resource: Type.Optional(Type.String()) });
-
-export const admissionRequestSchema = Type.Object(
-  {
-    uid: Type.String({ minLength: 1, maxLength: MAX_UID_CHARS }),
-    kind: groupVersionKind,
-    resource: Type.Optional(groupVersionResource),
-    subResource: Type.Optional(Type.String()),
-    name: Type.Optional(Type.String()),
-    namespace: Type.Optional(Type.String()),
-    operation: Type.Enum(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'], { type: 'string' }),
-    /** The object being admitted; null for DELETE. Shape checked for Pod CREATE only. */
-    object: Type.Optional(nullable<Record<string, unknown>>('object')),
-    oldObject: Type.Optional(nullable<Record<string, unknown>>('object')),
-    dryRun: Type.Optional(Type.Boolean()),
+const containerSchema = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string' },
+    image: { type: 'string' },
+    ports: { type: ['array', 'null'], items: { type: 'object' } },
+    env: { type: ['array', 'null'], items: { type: 'object' } },
+    volumeMounts: { type: ['array', 'null'], items: { type: 'object' } },
+    securityContext: { type: ['object', 'null'] },
+    restartPolicy: { type: 'string' },
   },
-  {
-    // A Pod CREATE must carry the pod, with the field types above.
-    if: {
-      required: ['kind', 'operation'],
+} as const;
+
+const podSchema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: {
+      type: 'object',
       properties: {
-        kind: { type: 'object', required: ['group', 'kind'], properties: { group: { const: '' }, kind: { const: 'Pod' } } },
-        operation: { type: 'string', const: 'CREATE' },
+        name: { type: 'string' },
+        generateName: { type: 'string' },
+        namespace: { type: 'string' },
+        labels: stringMap,
+        annotations: stringMap,
+        managedFields: { type: ['array', 'null'] },
       },
     },
-    then: { required: ['object'], properties: { object: podSchema } },
+    spec: {
+      type: 'object',
+      properties: {
+        containers: { type: ['array', 'null'], items: containerSchema },
+        initContainers: { type: ['array', 'null'], items: containerSchema },
+        volumes: { type: ['array', 'null'], items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } },
+        hostNetwork: { type: 'boolean' },
+        securityContext: { type: ['object', 'null'] },
+      },
+    },
   },
-);
+} as const;
 
-const apiVersion = Type.Enum([...ADMISSION_API_VERSIONS], { type: 'string' });
-const reviewKind = Type.Literal('AdmissionReview');
+/** The fields of an AdmissionRequest that siding reads. */
+const requestFields = {
+  type: 'object',
+  required: ['uid', 'kind', 'operation'],
+  properties: {
+    uid: { type: 'string', minLength: 1, maxLength: MAX_UID_CHARS },
+    kind: {
+      type: 'object',
+      required: ['group', 'version', 'kind'],
+      properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string' } },
+    },
+    resource: {
+      type: 'object',
+      properties: { group: { type: 'string' }, version: { type: 'string' }, resource: { type: 'string' } },
+    },
+    subResource: { type: 'string' },
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    operation: { type: 'string', enum: ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] },
+    /** The object being admitted; null for DELETE. Shape checked for Pod CREATE only. */
+    object: { type: ['object', 'null'] },
+    oldObject: { type: ['object', 'null'] },
+    dryRun: { type: 'boolean' },
+  },
+} as const;
 
-export const admissionReviewBodySchema = Type.Object({ apiVersion, kind: reviewKind, request: admissionRequestSchema });
+/** The request as validated: a Pod CREATE must also carry the pod, with the field types above. */
+export const admissionRequestSchema = {
+  ...requestFields,
+  if: {
+    required: ['kind', 'operation'],
+    properties: {
+      kind: { type: 'object', required: ['group', 'kind'], properties: { group: { const: '' }, kind: { const: 'Pod' } } },
+      operation: { type: 'string', const: 'CREATE' },
+    },
+  },
+  then: { required: ['object'], properties: { object: podSchema } },
+} as const;
+
+const envelope = {
+  apiVersion: { type: 'string', enum: ADMISSION_API_VERSIONS },
+  kind: { type: 'string', const: 'AdmissionReview' },
+} as const;
+
+export const admissionReviewBodySchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'request'],
+  properties: { ...envelope, request: admissionRequestSchema },
+} as const;
 
 /** metav1.Status as admission responses use it (the `status` field). */
-export const admissionStatusSchema = Type.Object({ code: Type.Integer(), reason: Type.String(), message: Type.String() });
+export const admissionStatusSchema = {
+  type: 'object',
+  required: ['code', 'reason', 'message'],
+  properties: { code: { type: 'integer' }, reason: { type: 'string' }, message: { type: 'string' } },
+} as const;
 
-export const admissionResponseSchema = Type.Object({
-  uid: Type.String(),
-  allowed: Type.Boolean(),
-  patchType: Type.Optional(Type.Literal('JSONPatch')),
-  /** base64 of the JSON Patch document. */
-  patch: Type.Optional(Type.String()),
-  status: Type.Optional(admissionStatusSchema),
-  warnings: Type.Optional(Type.Array(Type.String())),
-});
+export const admissionResponseSchema = {
+  type: 'object',
+  required: ['uid', 'allowed'],
+  properties: {
+    uid: { type: 'string' },
+    allowed: { type: 'boolean' },
+    patchType: { type: 'string', const: 'JSONPatch' },
+    /** base64 of the JSON Patch document. */
+    patch: { type: 'string' },
+    status: admissionStatusSchema,
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
 
-export const admissionReviewResponseSchema = Type.Object({ apiVersion, kind: reviewKind, response: admissionResponseSchema });
+export const admissionReviewResponseSchema = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'response'],
+  properties: { ...envelope, response: admissionResponseSchema },
+} as const;
 
 export const errorResponseSchema = {
   type: 'object',
