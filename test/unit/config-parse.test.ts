@@ -225,3 +225,12 @@ test('a config of any shape gives a config or a ConfigError, never another excep
     { numRuns: 500 },
   );
 });
+
+test('two configs parsed from the defaults share no object: changing one leaves the next untouched', () => {
+  const a = parseConfig('', 'a.yaml');
+  a.excludedNamespaces.push('x');
+  a.proxy.volumes.push({ name: 'siding-y', mountPath: '/y', readOnly: false, emptyDir: {} });
+  a.proxy.resources.requests.cpu = '9';
+  const b = parseConfig('', 'b.yaml');
+  assert.deepEqual(b, DEFAULT_CONFIG);
+});
