@@ -8,7 +8,6 @@
 import {
   displayValue,
   fail,
-  MAX_LIST_ITEMS,
   ok,
   parseCidrList,
   parseCidrSelection,
@@ -89,6 +88,3 @@ export function parseKind(kind: Kind, v: unknown): Parsed<unknown> | undefined {
     (LIST_KINDS.has(kind) && Array.isArray(v) && v.every((x) => typeof x === 'string' || (typeof x === 'number' && Number.isInteger(x))));
   return fits ? (KINDS[kind] as (x: unknown) => Parsed<unknown>)(v) : undefined;
 }
-
-/** Items of a redirect list written as a YAML list; the grammar bounds the items of a string. */
-export const MAX_REDIRECT_LIST_ITEMS = MAX_LIST_ITEMS;
