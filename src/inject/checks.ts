@@ -86,14 +86,20 @@ function allContainers(pod: V1Pod): V1Container[] {
 
 const OUR_CONTAINERS: ReadonlySet<string> = new Set([INIT_CONTAINER, PROXY_CONTAINER]);
 
-export function nameProblems(pod: V1Pod, config: InjectionConfig): string[] {
+/**
+ * Containers and volumes named like siding's that are still in the pod after a record's
+ * entries were removed (or with no record). A record that does not list what the pod has
+ * (forged, or edited by hand) is thus no licence to add a second `siding-init`.
+ */
+export function nameProblems(pod: V1Pod, config: InjectionConfig, hasRecord: boolean): string[] {
+  const why = hasRecord ? `its ${STATUS_ANNOTATION} record does not list` : `siding did not inject (no ${STATUS_ANNOTATION} record)`;
   const out: string[] = [];
   for (const c of allContainers(pod)) {
-    if (OUR_CONTAINERS.has(c.name)) out.push(`the pod already has a container named ${c.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+    if (OUR_CONTAINERS.has(c.name)) out.push(`the pod already has a container named ${c.name} that ${why}`);
   }
   const volumes = derived(config).ourVolumes;
   for (const v of pod.spec?.volumes ?? []) {
-    if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that siding did not inject (no ${STATUS_ANNOTATION} record)`);
+    if (volumes.has(v.name)) out.push(`the pod already has a volume named ${v.name} that ${why}`);
   }
   return out;
 }

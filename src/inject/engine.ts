@@ -77,7 +77,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   for (const p of imageProblems(work, config, read.values.proxyImage)) errors.add(formatAnnotationProblem(p));
   for (const p of resourceProblems(work, settings)) errors.add(formatAnnotationProblem(p));
   for (const p of uidProblems(work, config)) errors.add(p);
-  if (statusRaw === undefined) for (const p of nameProblems(work, config)) errors.add(p);
+  for (const p of nameProblems(work, config, statusRaw !== undefined)) errors.add(p);
   if (Object.hasOwn(work.metadata?.annotations ?? {}, ISTIO_STATUS_ANNOTATION)) {
     errors.add(
       `the pod was already injected by Istio (annotation ${ISTIO_STATUS_ANNOTATION}); two proxies and two redirects would break its traffic: opt it out of one of them`,

@@ -236,6 +236,17 @@ const POD_CASES: PodCase[] = [
     expect: 'denied',
   },
   {
+    fixture: 'forged-status-record',
+    title: 'a status record that lists none of the siding containers the pod has is no licence to inject a second time',
+    expect: 'denied',
+    check: (o) => {
+      const errors = denied(o);
+      for (const name of ['siding-init', 'siding-proxy', 'siding-xtables-lock', 'siding-proxy-tmp']) {
+        assert.ok(errors.some((e) => e.includes(` named ${name} that its siding.io/status record does not list`)), errors.join('\n'));
+      }
+    },
+  },
+  {
     fixture: 'generate-name',
     title: 'a pod with generateName and no name is injected',
     expect: 'injected',
