@@ -5,7 +5,8 @@ import { checkObjects, namespacesIn, parseManifests } from '../inject/manifests.
 import type { InjectionConfig } from '../config/index.js';
 import { parseConfig } from '../config/parse.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
-import { createKubeApi, type KubeApi } from '../kube/client.js';
+import type { KubeApi } from '../kube/api.js';
+import { createKubeApi } from '../kube/client.js';
 import { readDaemonSetStatus } from '../kube/daemonset.js';
 import { readNamespaceLabels } from '../kube/namespaces.js';
 import { DEFAULT_CONFIG_KEY } from '../kube/options.js';

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../kube/clock.js';
 import type { Logger } from '../logger.js';
-import type { WatchHandle } from '../kube/client.js';
+import type { WatchHandle } from '../kube/api.js';
 import type { PodApi, PodView } from '../kube/pods.js';
 import { DEFAULT_BACKOFF, type Backoff } from '../kube/watcher.js';
 import { errorMessage } from '../errors/index.js';

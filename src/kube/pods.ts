@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { KubeError, errorMessage } from '../errors/index.js';
-import type { WatchCallbacks, WatchEvent, WatchHandle } from './client.js';
+import type { WatchCallbacks, WatchEvent, WatchHandle } from './api.js';
 
 /** What the agent reads of a pod. */
 export interface PodView {

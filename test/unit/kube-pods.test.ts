@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { generateSelfSigned } from '../../src/certs/index.js';
 import { KubeError } from '../../src/errors/index.js';
 import { apiTarget, createPodApi, podView, type PodView } from '../../src/kube/pods.js';
-import type { WatchEvent } from '../../src/kube/client.js';
+import type { WatchEvent } from '../../src/kube/api.js';
 
 interface Seen {
   method: string;
