@@ -24,7 +24,9 @@ const plugin = pluginPath();
 const base = initPrerequisite();
 const prereq = base.missing !== undefined ? base : prerequisite(() => (plugin === undefined ? "siding's CNI plugin is not built (scripts/build-cni-plugin.sh)" : undefined));
 
-const CNI_CONFIG: InjectionConfig = { ...DEFAULT_CONFIG, redirect: { ...DEFAULT_CONFIG.redirect, mode: 'cni' } };
+// The traffic-annotations pod also chooses its proxy image, which the config must allow.
+const INIT_CONFIG: InjectionConfig = { ...DEFAULT_CONFIG, proxy: { ...DEFAULT_CONFIG.proxy, imageOverridePrefixes: ['registry.example.com:5000/mesh/'] } };
+const CNI_CONFIG: InjectionConfig = { ...INIT_CONFIG, redirect: { ...INIT_CONFIG.redirect, mode: 'cni' } };
 const BRIDGE = '{"cniVersion":"1.0.0","name":"it-net","plugins":[{"type":"bridge","bridge":"cni0"},{"type":"portmap","capabilities":{"portMappings":true}}]}\n';
 
 function podFrom(manifest: string, name: string): V1Pod {
@@ -36,9 +38,9 @@ function podFrom(manifest: string, name: string): V1Pod {
 /** The pod as the API server stores it in CNI mode, and siding-init's arguments for it in init mode. */
 function bothModes(pod: V1Pod): { annotations: Record<string, string>; initArgs: string[] } {
   const cni = injectPod(structuredClone(pod), { namespace: 'app' }, CNI_CONFIG);
-  const init = injectPod(structuredClone(pod), { namespace: 'app' }, DEFAULT_CONFIG);
-  assert.equal(cni.kind, 'injected');
-  assert.equal(init.kind, 'injected');
+  const init = injectPod(structuredClone(pod), { namespace: 'app' }, INIT_CONFIG);
+  assert.equal(cni.kind, 'injected', JSON.stringify(cni));
+  assert.equal(init.kind, 'injected', JSON.stringify(init));
   if (cni.kind !== 'injected' || init.kind !== 'injected') throw new Error('not injected');
   const sidingInit = init.pod.spec?.initContainers?.find((c) => c.name === 'siding-init');
   return { annotations: { ...cni.pod.metadata?.annotations }, initArgs: sidingInit?.args ?? [] };
