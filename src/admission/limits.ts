@@ -1,0 +1,137 @@
+/**
+ * How many reviews the webhook holds at once, and how much memory they may take. Pure
+ * bookkeeping (no I/O): app.ts asks for a lease when a review's headers arrive and sizes it
+ * again once its body is in, and answers 429 when the budget says no.
+ *
+ * Memory is the scarce thing: a replica runs under the Deployment's 256Mi limit, and the
+ * cost of a review is not its body size. JSON.parse of 4 MiB of `{},{},…` builds 1.4
+ * million objects, about 90 MB of heap (21 bytes per body byte); 4 MiB of long strings
+ * costs about 7 MB. So each review reserves an estimate of what it will hold: its raw body
+ * while it arrives, then what its parsed JSON will take, estimated from the body's bytes
+ * before it is parsed (parsedSizeEstimate). docs/webhook.md ("Limits") has the figures the
+ * defaults come from.
+ */
+
+export interface ReviewLimits {
+  /** POST /inject requests being received, parsed or answered at once. */
+  maxInFlight: number;
+  /** Estimated bytes those requests may hold at once (raw bodies and parsed JSON). */
+  memoryBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
+  // Each request in flight costs about 20 KB beyond its body (socket, parser, request and
+  // reply objects): 256 of them are 5 MB. A review takes about 0.1 ms of CPU (0.5 ms for a
+  // 64 KB pod), so 256 queued reviews are answered within a fraction of a second; a replica
+  // with more waiting than that is saturated, and the API server retries a 429 on its own.
+  maxInFlight: 256,
+  // What the Deployment's 256Mi leaves for reviews once the process (about 120 MiB with the
+  // Kubernetes client, after a load) and 1,000 idle connections (36 KiB each) are counted,
+  // with room for V8 to let garbage reach 1.5 times the live heap before it collects
+  // (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of heap.
+  memoryBytes: 48 * MiB,
+});
+
+/**
+ * Copies of the raw body alive while it is read and parsed: the socket's chunks, the one
+ * buffer they are joined into, and the string JSON.parse reads.
+ */
+export const RAW_BODY_COPIES = 3;
+
+// Estimated heap bytes per body byte, by byte (parsedSizeEstimate). Measured with
+// `process.memoryUsage().heapUsed` around JSON.parse of 4 MiB bodies on node 20: an empty
+// object costs 56 bytes plus its 8-byte slot in its parent, an empty array 40, a number in
+// an array 10-29, a string 16 plus its characters. The model charges 64 bytes per `{` or
+// `[`, 32 per `,` (another member or element and its slot) and 1 per byte (string
+// characters); it overestimates every measured shape, by 1.5x (`{},`) to 3.4x (`0,`), and
+// the 64 KB bench pod by 1.9x.
+const CONTAINER_COST = 64;
+const MEMBER_COST = 32;
+const BYTE_WEIGHTS = (() => {
+  const w = new Uint32Array(256).fill(1);
+  w[0x7b] = 1 + CONTAINER_COST; // {
+  w[0x5b] = 1 + CONTAINER_COST; // [
+  w[0x2c] = 1 + MEMBER_COST; // ,
+  return w;
+})();
+
+/** The most parsedSizeEstimate can give per body byte (a body of `[[[[…`). */
+export const MAX_PARSED_BYTES_PER_BODY_BYTE = 1 + CONTAINER_COST;
+
+/**
+ * An upper estimate of the heap JSON.parse will use for `body`, in one pass over its bytes
+ * (about 2.5 ns a byte: 10 µs for a typical review, 10 ms for 4 MiB). Bytes inside strings
+ * count like structure, which only makes the estimate larger.
+ */
+export function parsedSizeEstimate(body: Uint8Array): number {
+  let total = 0;
+  for (let i = 0; i < body.length; i++) total += BYTE_WEIGHTS[body[i]!]!;
+  return total;
+}
+
+/**
+ * Why a review gets no room: 'inFlight' (maxInFlight reviews are in flight) and 'memory'
+ * (the others hold too much right now) pass; 'tooLarge' (more than the whole budget) never does.
+ */
+export type Refusal = 'inFlight' | 'memory' | 'tooLarge';
+
+/** What one review holds of the budget; release it exactly once, when its answer is gone. */
+export interface ReviewLease {
+  /** Bytes reserved now. */
+  readonly bytes: number;
+  /** Sets this review's reservation to `bytes`; on a refusal the reservation is unchanged. */
+  resize(bytes: number): 'granted' | Exclude<Refusal, 'inFlight'>;
+  release(): void;
+}
+
+export class ReviewBudget {
+  private inFlightCount = 0;
+  private reservedBytes = 0;
+
+  constructor(readonly limits: Readonly<ReviewLimits>) {
+    if (!(limits.maxInFlight >= 1 && limits.memoryBytes >= 1)) throw new RangeError('review limits must be at least 1');
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  get reserved(): number {
+    return this.reservedBytes;
+  }
+
+  /**
+   * A lease for a review whose body will take `bytes` (RAW_BODY_COPIES times its
+   * Content-Length), or the reason there is none.
+   */
+  admit(bytes: number): ReviewLease | Refusal {
+    if (bytes > this.limits.memoryBytes) return 'tooLarge';
+    if (this.inFlightCount >= this.limits.maxInFlight) return 'inFlight';
+    if (this.reservedBytes + bytes > this.limits.memoryBytes) return 'memory';
+    this.inFlightCount += 1;
+    this.reservedBytes += bytes;
+    let held = bytes;
+    let released = false;
+    return {
+      get bytes() {
+        return held;
+      },
+      resize: (next: number): 'granted' | Exclude<Refusal, 'inFlight'> => {
+        if (released) throw new Error('resize of a released review lease');
+        if (next > this.limits.memoryBytes) return 'tooLarge';
+        if (this.reservedBytes - held + next > this.limits.memoryBytes) return 'memory';
+        this.reservedBytes += next - held;
+        held = next;
+        return 'granted';
+      },
+      release: (): void => {
+        if (released) return;
+        released = true;
+        this.inFlightCount -= 1;
+        this.reservedBytes -= held;
+      },
+    };
+  }
+}

@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import { buildApp } from '../../src/admission/app.js';
+import { MAX_PARSED_BYTES_PER_BODY_BYTE, parsedSizeEstimate, RAW_BODY_COPIES, ReviewBudget, type ReviewLease } from '../../src/admission/limits.js';
+import { DEFAULT_CONFIG } from '../../src/config/index.js';
+import { loadFixture } from '../helpers/fixtures.js';
+
+const lease = (x: ReviewLease | string): ReviewLease => {
+  if (typeof x === 'string') assert.fail(`no lease: ${x}`);
+  return x;
+};
+
+describe('ReviewBudget', () => {
+  it('admits reviews up to maxInFlight and refuses the next one as inFlight until one is released', () => {
+    const budget = new ReviewBudget({ maxInFlight: 2, memoryBytes: 1000 });
+    const a = lease(budget.admit(10));
+    lease(budget.admit(10));
+    assert.equal(budget.admit(10), 'inFlight');
+    a.release();
+    lease(budget.admit(10));
+    assert.equal(budget.inFlight, 2);
+  });
+
+  it('refuses a review whose bytes do not fit now as memory, and one larger than the whole budget as tooLarge', () => {
+    const budget = new ReviewBudget({ maxInFlight: 10, memoryBytes: 100 });
+    const a = lease(budget.admit(60));
+    assert.equal(budget.admit(50), 'memory');
+    assert.equal(budget.admit(101), 'tooLarge');
+    a.release();
+    lease(budget.admit(50));
+  });
+
+  it('grows and shrinks a lease within the budget and leaves it unchanged when a resize is refused', () => {
+    const budget = new ReviewBudget({ maxInFlight: 10, memoryBytes: 100 });
+    const a = lease(budget.admit(10));
+    const b = lease(budget.admit(10));
+    assert.equal(a.resize(80), 'granted');
+    assert.equal(budget.reserved, 90);
+    assert.equal(b.resize(30), 'memory');
+    assert.equal(b.bytes, 10);
+    assert.equal(b.resize(200), 'tooLarge');
+    assert.equal(a.resize(5), 'granted');
+    assert.equal(b.resize(30), 'granted');
+    assert.equal(budget.reserved, 35);
+  });
+
+  it('returns exactly what a lease holds on release, once, however often release is called', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 50 })), { maxLength: 30 }), (sizes) => {
+        const budget = new ReviewBudget({ maxInFlight: 1000, memoryBytes: 10_000 });
+        const leases = sizes.map(([admitted, resized]) => {
+          const l = lease(budget.admit(admitted));
+          l.resize(resized);
+          return l;
+        });
+        for (const l of leases) {
+          l.release();
+          l.release();
+        }
+        assert.equal(budget.inFlight, 0);
+        assert.equal(budget.reserved, 0);
+      }),
+    );
+  });
+});
+
+describe('parsedSizeEstimate', () => {
+  // Heap used by JSON.parse of 4 MiB bodies of these shapes, measured on node 20 (limits.ts).
+  const measured: [string, string, number][] = [
+    ['empty objects', '{},', 89.5e6],
+    ['empty arrays', '[],', 55.9e6],
+    ['zeros', '0,', 21.0e6],
+    ['fractions', '0.5,', 29.5e6],
+    ['one-key objects', '{"a":0},', 25.3e6],
+    ['ten-character strings', '"abcdefghij",', 6.8e6],
+    ['env-like entries', '{"name":"A","value":"b"},', 12.5e6],
+  ];
+  for (const [what, unit, heap] of measured) {
+    it(`is above the measured heap of 4 MiB of ${what}`, () => {
+      const body = Buffer.from(`[${unit.repeat(Math.floor((4 * 1024 * 1024 - 2) / unit.length)).slice(0, -1)}]`);
+      assert.ok(parsedSizeEstimate(body) > heap, `${parsedSizeEstimate(body)} <= ${heap}`);
+    });
+  }
+
+  it('never exceeds MAX_PARSED_BYTES_PER_BODY_BYTE per byte', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
+        assert.ok(parsedSizeEstimate(bytes) <= bytes.length * MAX_PARSED_BYTES_PER_BODY_BYTE);
+      }),
+    );
+  });
+});
+
+describe('the review budget in the app', () => {
+  const review = (): string => JSON.stringify(loadFixture('admission', 'review-v1-pod.json'));
+
+  it('answers 413 SIDING_BODY_TOO_COSTLY to a body whose parsed size would exceed the whole budget, without parsing it', async () => {
+    const budgetBytes = 1024 * 1024;
+    const body = review().replace('"apiVersion"', `"padding":[${'{},'.repeat(40_000)}{}],"apiVersion"`);
+    // The raw body fits; its parsed estimate does not.
+    assert.ok(body.length * RAW_BODY_COPIES < budgetBytes);
+    assert.ok(parsedSizeEstimate(Buffer.from(body)) > budgetBytes);
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: budgetBytes } });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: body });
+      assert.equal(res.statusCode, 413);
+      assert.equal(res.json<{ code: string }>().code, 'SIDING_BODY_TOO_COSTLY');
+      // The same review without the padding is answered.
+      const ok = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: review() });
+      assert.equal(ok.statusCode, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 413 before reading a body whose declared length alone exceeds the budget', async () => {
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: 3000 } });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: review() });
+      assert.equal(res.statusCode, 413);
+      assert.equal(res.json<{ code: string }>().code, 'SIDING_BODY_TOO_COSTLY');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('counts refusals by reason in siding_webhook_overload_total', async () => {
+    const registry = new Registry();
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry, log: { level: 'silent' }, limits: { memoryBytes: 3000 } });
+    try {
+      await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: review() });
+      const metrics = await registry.metrics();
+      assert.match(metrics, /siding_webhook_overload_total\{reason="tooLarge"\} 1/);
+    } finally {
+      await app.close();
+    }
+  });
+});
