@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane for siding's end-to-end tests, without Docker:
 # etcd, kube-apiserver and kube-controller-manager as plain processes, and
-# siding's webhook (the current dist/ build) in a network namespace that stands in
-# for the Deployment's pods (there is no kubelet, so those stay Pending).
+# siding's webhook (the current dist/ build), one or two replicas, each in a network
+# namespace of its own that stands in for one of the Deployment's pods (there is no
+# kubelet, so those stay Pending).
 #
 #   scripts/kube-testenv.sh up       start or repair everything; last line = kubeconfig path
 #   scripts/kube-testenv.sh down     stop every process it started, remove netns, veth, state
 #   scripts/kube-testenv.sh status   report; exit 0 when everything is up, 3 otherwise
-#   scripts/kube-testenv.sh webhook-stop    stop only the webhook (the e2e tests' outage)
-#   scripts/kube-testenv.sh webhook-start   start it again; returns once the API server
-#                                           admits through it
+#   scripts/kube-testenv.sh webhook-stop    stop every webhook replica (the e2e tests' outage)
+#   scripts/kube-testenv.sh webhook-start   start the replicas again; returns once the API
+#                                           server admits through the webhook
+#   scripts/kube-testenv.sh webhook-scale N run N replicas (1 or 2): a new one becomes an
+#                                           endpoint once it serves; one going away stops
+#                                           being an endpoint, then gets SIGTERM and drains
+#   scripts/kube-testenv.sh webhook-rollout restart the running replicas one by one, as a
+#                                           Deployment rollout does: endpoint removed,
+#                                           pre-stop wait, SIGTERM, drain, new process,
+#                                           endpoint added once it serves
 #
 # Needs root (network namespace, veth), Go for the first build (scripts/build-kube.sh),
 # etcd (Debian's etcd-server), openssl, curl, and a built dist/ (npm run build).
@@ -19,10 +27,12 @@
 #   kube-apiserver           10.250.99.1:6443, the host end of the veth (also how the
 #                            host reaches it, so one address serves both sides)
 #   kube-controller-manager  127.0.0.1:10257 (health only)
-#   siding webhook           10.250.99.2:9443 inside netns siding-webhook
+#   siding webhook           10.250.99.2:9443 inside netns siding-webhook (replica 1)
+#                            10.250.99.6:9443 inside netns siding-webhook-2 (replica 2)
 # The API server reaches the webhook through the siding Service: with
-# --enable-aggregator-routing=true it resolves the Service to the EndpointSlice this
-# script writes (the netns address), never to a ClusterIP (no kube-proxy here).
+# --enable-aggregator-routing=true it resolves the Service to a ready endpoint of the
+# EndpointSlice this script writes (the replicas' netns addresses), never to a
+# ClusterIP (no kube-proxy here).
 #
 # Settings (environment):
 #   SIDING_TESTENV_DIR      state, logs, pid files, kubeconfigs   (/tmp/siding-testenv)
@@ -35,6 +45,18 @@
 #   SIDING_TESTENV_NETNS    network namespace name                (siding-webhook)
 #   SIDING_TESTENV_VETH     host-side veth name, <= 11 chars      (sdtenv0)
 #   SIDING_TESTENV_HOST_IP / SIDING_TESTENV_NS_IP   the /30 pair  (10.250.99.1 / .2)
+#   SIDING_TESTENV_WEBHOOK_REPLICAS  replicas up and webhook-start run, 1 or 2   (1)
+#   SIDING_TESTENV_NETNS2 / SIDING_TESTENV_VETH2    replica 2's netns and veth
+#                                                   (${NETNS}2 / ${VETH}b)
+#   SIDING_TESTENV_HOST_IP2 / SIDING_TESTENV_NS_IP2 replica 2's /30 pair
+#                                                   (10.250.99.5 / .6)
+#   SIDING_TESTENV_PRESTOP  seconds between taking a replica out of the endpoints and
+#                           its SIGTERM (the Deployment's preStop sleep)   (2)
+#   SIDING_TESTENV_GRACE    seconds a replica may take to exit after SIGTERM before it
+#                           is killed (terminationGracePeriodSeconds)      (30)
+#   SIDING_TESTENV_ENDPOINT_LAG  seconds a retired replica stays a ready endpoint after
+#                           its SIGTERM (the pre-stop wait is skipped): how an API server
+#                           that calls the Service's ClusterIP keeps reaching it   (0)
 #   SIDING_TESTENV_APISERVER_PORT (6443)  SIDING_TESTENV_ETCD_PORT (12379, peer +1)
 #   SIDING_TESTENV_KCM_PORT (10257)       SIDING_TESTENV_WEBHOOK_PORT (9443)
 #   SIDING_TESTENV_TIMEOUT  seconds to wait for each component    (120)
@@ -49,7 +71,6 @@ ca_overlap=${SIDING_TESTENV_CA_OVERLAP:-4s}
 cert_check_interval=${SIDING_TESTENV_CERT_CHECK_INTERVAL:-1s}
 netns=${SIDING_TESTENV_NETNS:-siding-webhook}
 veth_host=${SIDING_TESTENV_VETH:-sdtenv0}
-veth_ns="${veth_host}n"
 host_ip=${SIDING_TESTENV_HOST_IP:-10.250.99.1}
 ns_ip=${SIDING_TESTENV_NS_IP:-10.250.99.2}
 apiserver_port=${SIDING_TESTENV_APISERVER_PORT:-6443}
@@ -57,6 +78,14 @@ etcd_port=${SIDING_TESTENV_ETCD_PORT:-12379}
 etcd_peer_port=$((etcd_port + 1))
 kcm_port=${SIDING_TESTENV_KCM_PORT:-10257}
 webhook_port=${SIDING_TESTENV_WEBHOOK_PORT:-9443}
+replicas=${SIDING_TESTENV_WEBHOOK_REPLICAS:-1}
+netns2=${SIDING_TESTENV_NETNS2:-${netns}2}
+veth2_host=${SIDING_TESTENV_VETH2:-${veth_host}b}
+host_ip2=${SIDING_TESTENV_HOST_IP2:-10.250.99.5}
+ns_ip2=${SIDING_TESTENV_NS_IP2:-10.250.99.6}
+prestop=${SIDING_TESTENV_PRESTOP:-2}
+grace=${SIDING_TESTENV_GRACE:-30}
+endpoint_lag=${SIDING_TESTENV_ENDPOINT_LAG:-0}
 timeout=${SIDING_TESTENV_TIMEOUT:-120}
 # The heap flags every launch of the webhook passes to node, as the Deployment does; the
 # list and the reason live in src/admission/node-flags.ts (a unit test keeps them in step).
@@ -91,6 +120,14 @@ validate_settings() {
   [[ $netns =~ $name ]] || die "SIDING_TESTENV_NETNS '$netns' must match $name"
   [[ $veth_host =~ ^[a-z][a-z0-9]{0,10}$ ]] || die "SIDING_TESTENV_VETH '$veth_host' must be <= 11 lowercase letters/digits"
   [[ $host_ip =~ $ipv4 && $ns_ip =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP/NS_IP must be IPv4 addresses"
+  [[ $replicas =~ ^[12]$ ]] || die "SIDING_TESTENV_WEBHOOK_REPLICAS must be 1 or 2, got '$replicas'"
+  [[ $netns2 =~ $name && $netns2 != "$netns" ]] || die "SIDING_TESTENV_NETNS2 '$netns2' must match $name and differ from SIDING_TESTENV_NETNS"
+  [[ $veth2_host =~ ^[a-z][a-z0-9]{0,10}$ && $veth2_host != "$veth_host" ]] ||
+    die "SIDING_TESTENV_VETH2 '$veth2_host' must be <= 11 lowercase letters/digits and differ from SIDING_TESTENV_VETH"
+  [[ $host_ip2 =~ $ipv4 && $ns_ip2 =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP2/NS_IP2 must be IPv4 addresses"
+  [[ $prestop =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_PRESTOP must be a number of seconds, got '$prestop'"
+  [[ $grace =~ ^[1-9][0-9]{0,3}$ ]] || die "SIDING_TESTENV_GRACE must be a positive number of seconds, got '$grace'"
+  [[ $endpoint_lag =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_ENDPOINT_LAG must be a number of seconds, got '$endpoint_lag'"
   local p
   for p in "$apiserver_port" "$etcd_port" "$kcm_port" "$webhook_port"; do
     [[ $p =~ $port ]] && ((p <= 65535)) || die "invalid port '$p'"
@@ -127,22 +164,31 @@ start_bg() { # name cmd... : start detached, log to $logs/name.log, record pid
   echo $! >"$run/$name.pid"
 }
 
-stop_proc() { # name : SIGTERM, wait, SIGKILL
-  local name=$1 pid i
+term_proc() { # name : SIGTERM, no wait
+  local pid
+  if pid=$(pid_of "$1"); then kill -TERM "$pid" 2>/dev/null || true; fi
+}
+
+wait_proc() { # name [grace-seconds] : wait for the exit (10 s by default), then SIGKILL
+  local name=$1 wait_s=${2:-10} pid i
   if pid=$(pid_of "$name"); then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < wait_s * 10; i++)); do
       [[ -d /proc/$pid ]] || break
       sleep 0.1
     done
     if [[ -d /proc/$pid ]]; then
-      say "$name (pid $pid) ignored SIGTERM; killing"
+      say "$name (pid $pid) did not exit within ${wait_s}s of SIGTERM; killing"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
     fi
     say "stopped $name (pid $pid)"
   fi
   rm -f "$run/$name.pid"
+}
+
+stop_proc() { # name [grace-seconds] : SIGTERM, wait, SIGKILL
+  term_proc "$1"
+  wait_proc "$@"
 }
 
 wait_for() { # description command... : retry until it succeeds or $timeout
@@ -251,28 +297,46 @@ write_kubeconfig() { # file user cert key server
 # ---------------------------------------------------------------------------
 # Network namespace and veth
 
-netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$netns"; }
+# Replica r (1 or 2) of the webhook: its process name (pid file, log), network
+# namespace, veth and /30 pair. Replica 1 keeps the names of the single-replica
+# testenv (process `webhook`, logs/webhook.log).
+replica_proc() { if (($1 == 1)); then echo webhook; else echo "webhook-$1"; fi; }
+replica_netns() { if (($1 == 1)); then echo "$netns"; else echo "$netns2"; fi; }
+replica_veth() { if (($1 == 1)); then echo "$veth_host"; else echo "$veth2_host"; fi; }
+replica_host_ip() { if (($1 == 1)); then echo "$host_ip"; else echo "$host_ip2"; fi; }
+replica_ip() { if (($1 == 1)); then echo "$ns_ip"; else echo "$ns_ip2"; fi; }
 
-make_network() {
-  netns_exists || ip netns add "$netns"
-  if ! ip link show "$veth_host" >/dev/null 2>&1; then
-    ip link add "$veth_host" type veth peer name "$veth_ns" netns "$netns"
+netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
+
+make_network() { # replica
+  local r=$1 ns veth hip nip
+  ns=$(replica_netns "$r") veth=$(replica_veth "$r") hip=$(replica_host_ip "$r") nip=$(replica_ip "$r")
+  netns_exists "$ns" || ip netns add "$ns"
+  if ! ip link show "$veth" >/dev/null 2>&1; then
+    ip link add "$veth" type veth peer name "${veth}n" netns "$ns"
   fi
-  ip addr replace "$host_ip/30" dev "$veth_host"
-  ip link set "$veth_host" up
-  ip -n "$netns" addr replace "$ns_ip/30" dev "$veth_ns"
-  ip -n "$netns" link set "$veth_ns" up
-  ip -n "$netns" link set lo up
+  ip addr replace "$hip/30" dev "$veth"
+  ip link set "$veth" up
+  ip -n "$ns" addr replace "$nip/30" dev "${veth}n"
+  ip -n "$ns" link set "${veth}n" up
+  ip -n "$ns" link set lo up
+  # The API server listens on replica 1's host address only; the other replicas reach
+  # it through their own veth (a route inside their namespace, nothing on the host).
+  if [[ $hip != "$host_ip" ]]; then
+    ip -n "$ns" route replace "$host_ip/32" via "$hip" dev "${veth}n"
+  fi
 }
 
-remove_network() {
-  if ip link show "$veth_host" >/dev/null 2>&1; then
-    ip link del "$veth_host" # removes the peer too
-    say "removed veth $veth_host"
+remove_network() { # replica
+  local r=$1 ns veth
+  ns=$(replica_netns "$r") veth=$(replica_veth "$r")
+  if ip link show "$veth" >/dev/null 2>&1; then
+    ip link del "$veth" # removes the peer too
+    say "removed veth $veth"
   fi
-  if netns_exists; then
-    ip netns del "$netns"
-    say "removed netns $netns"
+  if netns_exists "$ns"; then
+    ip netns del "$ns"
+    say "removed netns $ns"
   fi
 }
 
@@ -424,12 +488,14 @@ YAML
   mv "$file.tmp" "$file"
 }
 
-start_webhook() {
-  running webhook && return 0
+start_webhook() { # replica
+  local r=$1 proc
+  proc=$(replica_proc "$r")
+  running "$proc" && return 0
   # Both modes watch the ConfigMap, as the manifests' Deployment does, so edits reach
   # the running webhook.
   write_webhook_kubeconfig
-  local args=(webhook --listen "$ns_ip:$webhook_port" --kubeconfig "$state/webhook.kubeconfig"
+  local args=(webhook --listen "$(replica_ip "$r"):$webhook_port" --kubeconfig "$state/webhook.kubeconfig"
     --namespace "$sys_ns" --config-map "$config_map")
   if [[ $certs_mode == manage ]]; then
     # A short overlap and re-check (the defaults are 1h and 5m) let a CA rotation run
@@ -444,10 +510,50 @@ start_webhook() {
       --config "$state/webhook/config.yaml")
   fi
   # `ip netns exec` execs node, so the recorded pid is the webhook's own.
-  start_bg webhook ip netns exec "$netns" node "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
+  start_bg "$proc" ip netns exec "$(replica_netns "$r")" node "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
+}
+
+# Which replicas are endpoints of the Service, and how: $run/endpoints holds lines
+# "REPLICA ready" or "REPLICA terminating" (what the EndpointSlice controller writes for a
+# pod being deleted: not ready, still serving). The API server only calls ready ones.
+endpoints_file() { echo "$run/endpoints"; }
+
+endpoint_set() { # replica ready|terminating|absent
+  local f tmp
+  f=$(endpoints_file)
+  tmp="$f.tmp"
+  mkdir -p "$run"
+  touch "$f"
+  grep -v "^$1 " "$f" >"$tmp" || true
+  [[ $2 == absent ]] || echo "$1 $2" >>"$tmp"
+  sort -o "$tmp" "$tmp"
+  mv "$tmp" "$f"
+  write_endpoints
 }
 
 write_endpoints() {
+  local f r st ip slice="" ready="" not_ready=""
+  f=$(endpoints_file)
+  mkdir -p "$run"
+  [[ -f $f ]] || touch "$f"
+  while read -r r st; do
+    [[ -n $r ]] || continue
+    ip=$(replica_ip "$r")
+    if [[ $st == ready ]]; then
+      slice+="  - addresses: [\"$ip\"]"$'\n'"    conditions: {ready: true, serving: true, terminating: false}"$'\n'
+      ready+="      - ip: $ip"$'\n'
+    else
+      slice+="  - addresses: [\"$ip\"]"$'\n'"    conditions: {ready: false, serving: true, terminating: true}"$'\n'
+      not_ready+="      - ip: $ip"$'\n'
+    fi
+  done <"$f"
+  local subsets="subsets: []"
+  if [[ -n $ready$not_ready ]]; then
+    subsets="subsets:"$'\n'"  - ports:"$'\n'"      - name: https"$'\n'"        port: $webhook_port"$'\n'"        protocol: TCP"
+    [[ -z $ready ]] || subsets+=$'\n'"    addresses:"$'\n'"${ready%$'\n'}"
+    [[ -z $not_ready ]] || subsets+=$'\n'"    notReadyAddresses:"$'\n'"${not_ready%$'\n'}"
+  fi
+  [[ -n $slice ]] || slice="  []"$'\n'
   # Owned by the testenv (managed-by label), so the EndpointSlice controller leaves it
   # alone; the port name matches the Service's port name, which is how the API server
   # pairs them.
@@ -463,9 +569,7 @@ metadata:
     endpointslice.kubernetes.io/managed-by: siding-testenv
 addressType: IPv4
 endpoints:
-  - addresses: ["$ns_ip"]
-    conditions:
-      ready: true
+${slice%$'\n'}
 ports:
   - name: https
     port: $webhook_port
@@ -478,18 +582,76 @@ metadata:
   namespace: $sys_ns
   labels:
     endpoints.kubernetes.io/managed-by: siding-testenv
-subsets:
-  - addresses:
-      - ip: $ns_ip
-    ports:
-      - name: https
-        port: $webhook_port
-        protocol: TCP
+$subsets
 EOF
 }
 
-webhook_serving() { curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$ns_ip" \
-  "https://$service.$sys_ns.svc:$webhook_port/readyz"; }
+# The CA a client must trust: the one in the caBundle the API server uses (manage mode
+# fills it), or the static mode's own.
+serving_ca() { # file
+  if [[ $certs_mode == static ]]; then
+    cp "$state/webhook-certs/ca.crt" "$1"
+  else
+    kc get mutatingwebhookconfiguration "$webhook_config" \
+      -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null | base64 -d >"$1" 2>/dev/null
+  fi
+}
+
+webhook_serving() { # ca-file replica
+  curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$(replica_ip "$2")" \
+    "https://$service.$sys_ns.svc:$webhook_port/readyz"
+}
+
+# A replica is ready (what its readiness probe would say) when it answers /readyz with
+# 200 and a certificate the caBundle trusts.
+replica_ready() { # replica
+  local ca ok=1
+  running "$(replica_proc "$1")" || return 1
+  ca=$(mktemp)
+  if serving_ca "$ca" && [[ -s $ca ]] && webhook_serving "$ca" "$1" >/dev/null 2>&1; then ok=0; fi
+  rm -f "$ca"
+  return "$ok"
+}
+
+wait_replica_ready() { # replica
+  local r=$1 proc deadline=$((SECONDS + timeout))
+  proc=$(replica_proc "$r")
+  until replica_ready "$r"; do
+    if ! running "$proc"; then
+      say "$proc exited; its log:"
+      tail -n 20 "$logs/$proc.log" >&2 || true
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      say "timed out after ${timeout}s waiting for $proc to serve /readyz; its log:"
+      tail -n 20 "$logs/$proc.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# Takes a replica out of service as the EndpointSlice controller and the kubelet do for a
+# deleted pod: not ready in the endpoints, the preStop wait, SIGTERM, up to the grace
+# period to drain and exit; then gone from the endpoints.
+# With SIDING_TESTENV_ENDPOINT_LAG, SIGTERM comes first and the endpoint stays ready that
+# many seconds longer: what an API server calling the Service's ClusterIP sees, whose
+# pooled connections (kube-proxy keeps established ones) reach the pod after its SIGTERM.
+retire_replica() { # replica
+  local r=$1 proc
+  proc=$(replica_proc "$r")
+  if ((endpoint_lag > 0)); then
+    term_proc "$proc"
+    sleep "$endpoint_lag"
+    endpoint_set "$r" terminating
+  else
+    endpoint_set "$r" terminating
+    sleep "$prestop"
+    term_proc "$proc"
+  fi
+  wait_proc "$proc" "$grace"
+  endpoint_set "$r" absent
+}
 
 # The whole path works when the API server, asked to create a pod in a labelled
 # namespace (server-side dry run: nothing is stored), calls the webhook through the
@@ -518,13 +680,16 @@ metadata:
   labels:
     siding-injection: enabled
 EOF
-  local deadline=$((SECONDS + timeout)) out
+  local deadline=$((SECONDS + timeout)) out r proc
   until out=$(admission_works 2>&1); do
-    if ! running webhook; then
-      say "the webhook exited; its log:"
-      tail -n 20 "$logs/webhook.log" >&2 || true
-      return 1
-    fi
+    for r in "$@"; do
+      proc=$(replica_proc "$r")
+      if ! running "$proc"; then
+        say "the webhook ($proc) exited; its log:"
+        tail -n 20 "$logs/$proc.log" >&2 || true
+        return 1
+      fi
+    done
     if ((SECONDS >= deadline)); then
       say "timed out after ${timeout}s waiting for the API server to reach the webhook (admission of a probe pod); last attempt said:"
       printf '%s\n' "$out" | tail -n 20 >&2
@@ -539,6 +704,30 @@ EOF
 # ---------------------------------------------------------------------------
 # Commands
 
+# The replicas `up` and `webhook-start` run: 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS.
+wanted_replicas() { seq 1 "$replicas"; }
+# Replicas with a live process.
+running_replicas() {
+  local r
+  for r in 1 2; do
+    if running "$(replica_proc "$r")"; then echo "$r"; fi
+  done
+}
+
+# Every wanted replica becomes a ready endpoint right away (the outage test restarts
+# replicas that are still listed), then runs; returns once admission works.
+start_replicas() {
+  local r
+  for r in $(wanted_replicas); do
+    make_network "$r"
+    grep -q "^$r " "$(endpoints_file)" 2>/dev/null || endpoint_set "$r" ready
+  done
+  write_endpoints
+  for r in $(wanted_replicas); do start_webhook "$r"; done
+  # shellcheck disable=SC2046 # one replica number per word
+  wait_for_webhook $(wanted_replicas)
+}
+
 cmd_up() {
   require_root
   find_binaries
@@ -549,46 +738,97 @@ cmd_up() {
     "https://$host_ip:$apiserver_port"
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" system:kube-controller-manager \
     "$pki/kube-controller-manager.crt" "$pki/kube-controller-manager.key" "https://$host_ip:$apiserver_port"
-  make_network
+  make_network 1
   start_etcd
   start_apiserver
   start_controller_manager
   apply_manifests
-  write_endpoints
   if [[ $certs_mode == static ]]; then
     # Every time, not only when the webhook starts: cheap, and repairs a caBundle
     # that a test (or a re-created configuration) changed.
     make_static_serving_cert
     patch_ca_bundle
   fi
-  start_webhook
-  wait_for_webhook
-  say "up: etcd, kube-apiserver (https://$host_ip:$apiserver_port), kube-controller-manager, webhook ($certs_mode certs) in netns $netns at $ns_ip:$webhook_port"
+  start_replicas
+  say "up: etcd, kube-apiserver (https://$host_ip:$apiserver_port), kube-controller-manager, webhook ($certs_mode certs, $replicas replica(s)) in netns $netns at $ns_ip:$webhook_port$( ((replicas == 2)) && echo " and $netns2 at $ns_ip2:$webhook_port")"
   echo "$admin_kubeconfig"
 }
 
-# For the e2e tests' outage: the rest of the environment keeps running.
+# For the e2e tests' outage: every replica stops, the endpoints stay as they are (the
+# API server keeps calling them and fails), the rest of the environment keeps running.
 cmd_webhook_stop() {
   require_root
-  stop_proc webhook
+  local r
+  for r in 1 2; do stop_proc "$(replica_proc "$r")" "$grace"; done
 }
 
 cmd_webhook_start() {
   require_root
   find_binaries
   running kube-apiserver || die "the API server is not running: use up"
-  start_webhook
-  wait_for_webhook
-  say "webhook serving ($certs_mode certs) at $ns_ip:$webhook_port"
+  start_replicas
+  say "webhook serving ($certs_mode certs, $replicas replica(s))"
+}
+
+cmd_webhook_scale() { # count
+  require_root
+  find_binaries
+  running kube-apiserver || die "the API server is not running: use up"
+  local n=${1:-} r
+  [[ $n =~ ^[12]$ ]] || die "webhook-scale takes 1 or 2 replicas, got '$n'"
+  for ((r = 1; r <= n; r++)); do
+    running "$(replica_proc "$r")" && continue
+    make_network "$r"
+    start_webhook "$r"
+    wait_replica_ready "$r"
+    endpoint_set "$r" ready
+    say "replica $r ($(replica_proc "$r")) serving at $(replica_ip "$r"):$webhook_port and an endpoint"
+  done
+  for ((r = n + 1; r <= 2; r++)); do
+    if running "$(replica_proc "$r")" || grep -q "^$r " "$(endpoints_file)" 2>/dev/null; then
+      retire_replica "$r"
+      remove_network "$r"
+      say "replica $r retired"
+    fi
+  done
+  # shellcheck disable=SC2046 # one replica number per word
+  wait_for_webhook $(seq 1 "$n")
+}
+
+cmd_webhook_rollout() {
+  require_root
+  find_binaries
+  running kube-apiserver || die "the API server is not running: use up"
+  local all r
+  all=$(running_replicas)
+  [[ -n $all ]] || die "no webhook replica is running: use webhook-start"
+  if [[ $(wc -w <<<"$all") -lt 2 ]]; then
+    say "warning: one replica: while it restarts the Service has no ready endpoint, and admission fails"
+  fi
+  for r in $all; do
+    if ((endpoint_lag > 0)); then
+      say "rollout: replica $r: SIGTERM, ${endpoint_lag}s still a ready endpoint, out of the endpoints, drain"
+    else
+      say "rollout: replica $r: out of the endpoints, ${prestop}s pre-stop, SIGTERM, drain"
+    fi
+    retire_replica "$r"
+    start_webhook "$r"
+    wait_replica_ready "$r"
+    endpoint_set "$r" ready
+    say "rollout: replica $r restarted (pid $(pid_of "$(replica_proc "$r")")) and an endpoint again"
+  done
+  # shellcheck disable=SC2086 # one replica number per word
+  wait_for_webhook $all
 }
 
 cmd_down() {
   require_root
   local name
-  for name in webhook kube-controller-manager kube-apiserver etcd; do
+  for name in webhook webhook-2 kube-controller-manager kube-apiserver etcd; do
     stop_proc "$name"
   done
-  remove_network
+  remove_network 1
+  remove_network 2
   if [[ -d $state ]]; then
     # Keep the logs of the last run for post-mortems; everything else goes.
     find "$state" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
@@ -597,41 +837,51 @@ cmd_down() {
 }
 
 cmd_status() {
-  local ok=0 name pid
-  for name in etcd kube-apiserver kube-controller-manager webhook; do
+  local ok=0 name pid r proc
+  for name in etcd kube-apiserver kube-controller-manager; do
     if pid=$(pid_of "$name"); then
       printf '%-24s running (pid %s)\n' "$name" "$pid"
     else
       printf '%-24s stopped\n' "$name"; ok=3
     fi
   done
-  if netns_exists; then printf '%-24s %s\n' netns "$netns"; else printf '%-24s missing\n' netns; ok=3; fi
-  if ip link show "$veth_host" >/dev/null 2>&1; then
-    printf '%-24s %s (%s) <-> %s (%s)\n' veth "$veth_host" "$host_ip" "$veth_ns" "$ns_ip"
-  else
-    printf '%-24s missing\n' veth; ok=3
-  fi
   bin=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || bin=""
   kubectl="$bin/kubectl"
+  local api=false
   if [[ -n $bin && -f $admin_kubeconfig ]] && kc get --raw /readyz >/dev/null 2>&1; then
     printf '%-24s ready\n' apiserver
+    api=true
   else
     printf '%-24s not ready\n' apiserver; ok=3
   fi
-  # Ready means: serving /readyz with a certificate the webhook's caBundle trusts.
-  local ca
-  ca=$(mktemp)
-  if [[ -n $bin && -f $admin_kubeconfig ]] &&
-    kc get mutatingwebhookconfiguration "$webhook_config" \
-      -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null | base64 -d >"$ca" 2>/dev/null &&
-    [[ -s $ca ]] && webhook_serving "$ca" >/dev/null 2>&1; then
-    printf '%-24s ready\n' webhook
-  elif curl -fsSk --max-time 2 "https://$ns_ip:$webhook_port/readyz" >/dev/null 2>&1; then
-    printf '%-24s serving, but not with a certificate the caBundle trusts\n' webhook; ok=3
-  else
-    printf '%-24s not ready\n' webhook; ok=3
+  # Replicas 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS must run; a second one started by
+  # webhook-scale is reported too. Ready means: serving /readyz with a certificate the
+  # webhook's caBundle trusts.
+  for r in 1 2; do
+    proc=$(replica_proc "$r")
+    if ((r > replicas)) && ! running "$proc" && ! netns_exists "$(replica_netns "$r")"; then continue; fi
+    if pid=$(pid_of "$proc"); then
+      printf '%-24s running (pid %s)\n' "$proc" "$pid"
+    else
+      printf '%-24s stopped\n' "$proc"; ((r > replicas)) || ok=3
+    fi
+    if netns_exists "$(replica_netns "$r")" && ip link show "$(replica_veth "$r")" >/dev/null 2>&1; then
+      printf '%-24s netns %s, veth %s (%s) <-> %sn (%s)\n' "  network" "$(replica_netns "$r")" \
+        "$(replica_veth "$r")" "$(replica_host_ip "$r")" "$(replica_veth "$r")" "$(replica_ip "$r")"
+    else
+      printf '%-24s missing\n' "  network"; ((r > replicas)) || ok=3
+    fi
+    if $api && replica_ready "$r"; then
+      printf '%-24s ready\n' "  readiness"
+    elif curl -fsSk --max-time 2 "https://$(replica_ip "$r"):$webhook_port/readyz" >/dev/null 2>&1; then
+      printf '%-24s serving, but not with a certificate the caBundle trusts\n' "  readiness"; ((r > replicas)) || ok=3
+    else
+      printf '%-24s not ready\n' "  readiness"; ((r > replicas)) || ok=3
+    fi
+  done
+  if [[ -f $(endpoints_file) ]]; then
+    printf '%-24s %s\n' endpoints "$(awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}' "$(endpoints_file)")"
   fi
-  rm -f "$ca"
   printf '%-24s %s\n' kubeconfig "$admin_kubeconfig" logs "$logs"
   return "$ok"
 }
@@ -643,5 +893,7 @@ case ${1:-} in
   status) cmd_status ;;
   webhook-stop) cmd_webhook_stop ;;
   webhook-start) cmd_webhook_start ;;
-  *) echo "usage: $0 up|down|status|webhook-stop|webhook-start" >&2; exit 2 ;;
+  webhook-scale) cmd_webhook_scale "${2:-}" ;;
+  webhook-rollout) cmd_webhook_rollout ;;
+  *) echo "usage: $0 up|down|status|webhook-stop|webhook-start|webhook-scale N|webhook-rollout" >&2; exit 2 ;;
 esac

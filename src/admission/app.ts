@@ -11,7 +11,6 @@ import {
   DEFAULT_REVIEW_LIMITS,
   MAX_PARSED_BYTES_PER_BODY_BYTE,
   parsedSizeEstimate,
-  RAW_BODY_COPIES,
   ReviewBudget,
   type Refusal,
   type ReviewLease,
@@ -224,7 +223,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       onRequest: (request, reply, done) => {
         const declared = Number(request.headers['content-length']);
         const bodyBytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, BODY_LIMIT_BYTES) : BODY_LIMIT_BYTES;
-        const lease = budget.admit(bodyBytes * RAW_BODY_COPIES);
+        const lease = budget.admit(bodyBytes);
         if (typeof lease === 'string') {
           budgetMetrics.overload.inc({ reason: lease });
           done(REFUSALS[lease]());

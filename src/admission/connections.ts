@@ -53,6 +53,7 @@ export interface ConnectionStats {
 
 export class ConnectionTracker {
   private openCount = 0;
+  private lastArrival: number;
   private refusedCount = 0;
   private evictedCount = 0;
   // Insertion order is handshake order; idleness is checked per entry.
@@ -63,6 +64,7 @@ export class ConnectionTracker {
     private readonly limits: Readonly<ConnectionLimits>,
     private readonly now: () => number = Date.now,
   ) {
+    this.lastArrival = now();
     server.on('connection', (raw: Socket) => this.onConnection(raw));
     server.on('secureConnection', (socket: TLSSocket) => {
       const t: Tracked = { socket, active: 0, idleSince: this.now(), bytesAtIdle: socket.bytesRead };
@@ -70,6 +72,7 @@ export class ConnectionTracker {
       socket.once('close', () => this.tracked.delete(socket));
     });
     server.on('request', (req: { socket: Socket }, res: NodeJS.EventEmitter) => {
+      this.lastArrival = this.now();
       const t = this.tracked.get(req.socket as TLSSocket);
       if (t === undefined) return;
       t.active += 1;
@@ -90,7 +93,13 @@ export class ConnectionTracker {
     return this.openCount;
   }
 
+  /** Milliseconds since the last connection or request arrived. */
+  get quietMs(): number {
+    return this.now() - this.lastArrival;
+  }
+
   private onConnection(raw: Socket): void {
+    this.lastArrival = this.now();
     if (this.openCount >= this.limits.max) {
       const victim = this.longestIdle(this.limits.evictIdleMs);
       if (victim === undefined) {

@@ -17,6 +17,10 @@ export interface ReviewLimits {
   maxInFlight: number;
   /** Estimated bytes those requests may hold at once (raw bodies and parsed JSON). */
   memoryBytes: number;
+  /** A body over this many bytes is large: large reviews together never take the last `smallReserveBytes`. */
+  largeBodyBytes: number;
+  /** The part of memoryBytes kept for reviews whose body is not large. */
+  smallReserveBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -32,13 +36,14 @@ export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
   // with room for V8 to let garbage reach 1.5 times the live heap before it collects
   // (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of heap.
   memoryBytes: 48 * MiB,
+  // Every pod the bench and the e2e tests send is under 64 KiB; a pod over it is rare (long
+  // env lists, big annotations). A flood of 4 MiB bodies (each reserving 12 MiB raw) then
+  // cannot take the whole budget: 8 MiB stays for ordinary reviews, about 25 at once at the
+  // worst-case estimate of a 4 KB review and hundreds at its measured one.
+  largeBodyBytes: 64 * 1024,
+  smallReserveBytes: 8 * MiB,
 });
 
-/**
- * Copies of the raw body alive while it is read and parsed: the socket's chunks, the one
- * buffer they are joined into, and the string JSON.parse reads.
- */
-export const RAW_BODY_COPIES = 3;
 
 // Estimated heap bytes per body byte, by byte (parsedSizeEstimate). Measured with
 // `process.memoryUsage().heapUsed` around JSON.parse of 4 MiB bodies on node 20: an empty
@@ -77,6 +82,12 @@ export function parsedSizeEstimate(body: Uint8Array): number {
  */
 export type Refusal = 'inFlight' | 'memory' | 'tooLarge';
 
+/**
+ * Copies of the raw body alive while it is read and parsed: the socket's chunks, the one
+ * buffer they are joined into, and the string JSON.parse reads.
+ */
+export const RAW_BODY_COPIES = 3;
+
 /** What one review holds of the budget; release it exactly once, when its answer is gone. */
 export interface ReviewLease {
   /** Bytes reserved now. */
@@ -89,9 +100,15 @@ export interface ReviewLease {
 export class ReviewBudget {
   private inFlightCount = 0;
   private reservedBytes = 0;
+  private reservedLarge = 0;
+  private readonly largeCap: number;
 
   constructor(readonly limits: Readonly<ReviewLimits>) {
     if (!(limits.maxInFlight >= 1 && limits.memoryBytes >= 1)) throw new RangeError('review limits must be at least 1');
+    if (!(limits.smallReserveBytes >= 0 && limits.smallReserveBytes < limits.memoryBytes)) {
+      throw new RangeError('the small-review reserve must be below the memory budget');
+    }
+    this.largeCap = limits.memoryBytes - limits.smallReserveBytes;
   }
 
   get inFlight(): number {
@@ -103,16 +120,31 @@ export class ReviewBudget {
   }
 
   /**
-   * A lease for a review whose body will take `bytes` (RAW_BODY_COPIES times its
-   * Content-Length), or the reason there is none.
+   * A lease for a review with a body of `bodyBytes` (its Content-Length), holding
+   * RAW_BODY_COPIES times that, or the reason there is none.
    */
-  admit(bytes: number): ReviewLease | Refusal {
-    if (bytes > this.limits.memoryBytes) return 'tooLarge';
+  admit(bodyBytes: number): ReviewLease | Refusal {
+    const large = bodyBytes > this.limits.largeBodyBytes;
+    const cap = large ? this.largeCap : this.limits.memoryBytes;
+    const fits = (held: number, next: number): Refusal | undefined => {
+      if (next > cap) return 'tooLarge';
+      if (this.reservedBytes - held + next > this.limits.memoryBytes) return 'memory';
+      if (large && this.reservedLarge - held + next > this.largeCap) return 'memory';
+      return undefined;
+    };
+    const bytes = bodyBytes * RAW_BODY_COPIES;
+    if (bytes > cap) return 'tooLarge';
     if (this.inFlightCount >= this.limits.maxInFlight) return 'inFlight';
-    if (this.reservedBytes + bytes > this.limits.memoryBytes) return 'memory';
+    const refused = fits(0, bytes);
+    if (refused !== undefined) return refused;
+    let held = 0;
+    const take = (next: number): void => {
+      this.reservedBytes += next - held;
+      if (large) this.reservedLarge += next - held;
+      held = next;
+    };
     this.inFlightCount += 1;
-    this.reservedBytes += bytes;
-    let held = bytes;
+    take(bytes);
     let released = false;
     return {
       get bytes() {
@@ -120,17 +152,16 @@ export class ReviewBudget {
       },
       resize: (next: number): 'granted' | Exclude<Refusal, 'inFlight'> => {
         if (released) throw new Error('resize of a released review lease');
-        if (next > this.limits.memoryBytes) return 'tooLarge';
-        if (this.reservedBytes - held + next > this.limits.memoryBytes) return 'memory';
-        this.reservedBytes += next - held;
-        held = next;
+        const why = fits(held, next);
+        if (why === 'tooLarge' || why === 'memory') return why;
+        take(next);
         return 'granted';
       },
       release: (): void => {
         if (released) return;
         released = true;
         this.inFlightCount -= 1;
-        this.reservedBytes -= held;
+        take(0);
       },
     };
   }

@@ -47,10 +47,11 @@ export interface ServerTimeouts {
   /**
    * On close (SIGTERM), how long the server keeps serving: it still accepts connections and
    * answers every request, each with `Connection: close`, and closes connections that are
-   * really idle (connections.ts); it stops earlier once no connection is left.
+   * really idle (connections.ts). It stops earlier once no connection is open and none has
+   * arrived for `drainIdle`.
    */
   drain: number;
-  /** While draining, a connection idle this long is closed. */
+  /** While draining, a connection idle this long is closed; no arrival for this long ends the drain. */
   drainIdle: number;
   /** After the drain, reviews still in flight get this long before their connections are cut. */
   shutdownGrace: number;
@@ -75,7 +76,8 @@ export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
   drain: 15_000,
   // A connection the API server has not used for 2 s while it sends its reviews elsewhere
   // is one it keeps in its idle pool; closing it races nothing it is doing now. (Go
-  // reuses the most recently returned connection first.)
+  // reuses the most recently returned connection first.) 2 s without any new connection
+  // or request means the clients have stopped calling this replica.
   drainIdle: 2_000,
   shutdownGrace: 8_000,
 });
@@ -207,7 +209,9 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
       draining = true;
       const started = Date.now();
       app.log.info({ drainMs: timeouts.drain, connections: connections.open }, 'draining: answering with Connection: close, closing idle connections');
-      while (connections.open > 0 && Date.now() - started < timeouts.drain) {
+      // Not over at the first moment with no connection: a client that still sees this
+      // replica as an endpoint may be about to open the next one.
+      while ((connections.open > 0 || connections.quietMs < timeouts.drainIdle) && Date.now() - started < timeouts.drain) {
         await new Promise((resolve) => setTimeout(resolve, Math.min(timeouts.checkInterval, 250)));
         await connections.closeIdle(timeouts.drainIdle);
       }

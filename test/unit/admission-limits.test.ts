@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../src/admission/app.js';
-import { MAX_PARSED_BYTES_PER_BODY_BYTE, parsedSizeEstimate, RAW_BODY_COPIES, ReviewBudget, type ReviewLease } from '../../src/admission/limits.js';
+import {
+  MAX_PARSED_BYTES_PER_BODY_BYTE,
+  parsedSizeEstimate,
+  RAW_BODY_COPIES,
+  ReviewBudget,
+  type ReviewLease,
+  type ReviewLimits,
+} from '../../src/admission/limits.js';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { loadFixture } from '../helpers/fixtures.js';
 
@@ -12,9 +19,17 @@ const lease = (x: ReviewLease | string): ReviewLease => {
   return x;
 };
 
+/** Limits with no large-body class unless asked for; bodies count RAW_BODY_COPIES times. */
+const limits = (l: { maxInFlight?: number; memoryBytes: number; largeBodyBytes?: number; smallReserveBytes?: number }): ReviewLimits => ({
+  maxInFlight: l.maxInFlight ?? 1000,
+  memoryBytes: l.memoryBytes,
+  largeBodyBytes: l.largeBodyBytes ?? Number.MAX_SAFE_INTEGER,
+  smallReserveBytes: l.smallReserveBytes ?? 0,
+});
+
 describe('ReviewBudget', () => {
   it('admits reviews up to maxInFlight and refuses the next one as inFlight until one is released', () => {
-    const budget = new ReviewBudget({ maxInFlight: 2, memoryBytes: 1000 });
+    const budget = new ReviewBudget(limits({ maxInFlight: 2, memoryBytes: 1000 }));
     const a = lease(budget.admit(10));
     lease(budget.admit(10));
     assert.equal(budget.admit(10), 'inFlight');
@@ -23,9 +38,10 @@ describe('ReviewBudget', () => {
     assert.equal(budget.inFlight, 2);
   });
 
-  it('refuses a review whose bytes do not fit now as memory, and one larger than the whole budget as tooLarge', () => {
-    const budget = new ReviewBudget({ maxInFlight: 10, memoryBytes: 100 });
+  it('reserves RAW_BODY_COPIES times the body, refuses what does not fit now as memory and what never would as tooLarge', () => {
+    const budget = new ReviewBudget(limits({ memoryBytes: 100 * RAW_BODY_COPIES }));
     const a = lease(budget.admit(60));
+    assert.equal(a.bytes, 60 * RAW_BODY_COPIES);
     assert.equal(budget.admit(50), 'memory');
     assert.equal(budget.admit(101), 'tooLarge');
     a.release();
@@ -33,23 +49,37 @@ describe('ReviewBudget', () => {
   });
 
   it('grows and shrinks a lease within the budget and leaves it unchanged when a resize is refused', () => {
-    const budget = new ReviewBudget({ maxInFlight: 10, memoryBytes: 100 });
-    const a = lease(budget.admit(10));
-    const b = lease(budget.admit(10));
+    const budget = new ReviewBudget(limits({ memoryBytes: 100 }));
+    const a = lease(budget.admit(1));
+    const b = lease(budget.admit(1));
     assert.equal(a.resize(80), 'granted');
-    assert.equal(budget.reserved, 90);
+    assert.equal(budget.reserved, 80 + RAW_BODY_COPIES);
     assert.equal(b.resize(30), 'memory');
-    assert.equal(b.bytes, 10);
+    assert.equal(b.bytes, RAW_BODY_COPIES);
     assert.equal(b.resize(200), 'tooLarge');
     assert.equal(a.resize(5), 'granted');
     assert.equal(b.resize(30), 'granted');
     assert.equal(budget.reserved, 35);
   });
 
+  it('keeps the small-review reserve out of reach of large reviews, however many there are', () => {
+    const budget = new ReviewBudget(limits({ memoryBytes: 1000, largeBodyBytes: 10, smallReserveBytes: 400 }));
+    // Large bodies (over 10 bytes) share at most 600.
+    const big = lease(budget.admit(100));
+    lease(budget.admit(100));
+    assert.equal(budget.admit(11), 'memory', 'a third large review fits in the reserve');
+    assert.equal(big.resize(400), 'memory', 'a large review grew into the reserve');
+    assert.equal(budget.admit(201), 'tooLarge', 'a large review that could only ever fit with the reserve');
+    // Small ones still get the rest.
+    for (let i = 0; i < 13; i++) lease(budget.admit(10));
+    assert.equal(budget.reserved, 600 + 13 * 30);
+    assert.equal(budget.admit(10), 'memory');
+  });
+
   it('returns exactly what a lease holds on release, once, however often release is called', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 50 })), { maxLength: 30 }), (sizes) => {
-        const budget = new ReviewBudget({ maxInFlight: 1000, memoryBytes: 10_000 });
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 200 })), { maxLength: 30 }), (sizes) => {
+        const budget = new ReviewBudget(limits({ memoryBytes: 100_000, largeBodyBytes: 25, smallReserveBytes: 1000 }));
         const leases = sizes.map(([admitted, resized]) => {
           const l = lease(budget.admit(admitted));
           l.resize(resized);
@@ -61,6 +91,8 @@ describe('ReviewBudget', () => {
         }
         assert.equal(budget.inFlight, 0);
         assert.equal(budget.reserved, 0);
+        // All of it is free again, large share included.
+        lease(budget.admit(Math.floor(99_000 / RAW_BODY_COPIES)));
       }),
     );
   });
@@ -102,7 +134,7 @@ describe('the review budget in the app', () => {
     // The raw body fits; its parsed estimate does not.
     assert.ok(body.length * RAW_BODY_COPIES < budgetBytes);
     assert.ok(parsedSizeEstimate(Buffer.from(body)) > budgetBytes);
-    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: budgetBytes } });
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: budgetBytes, smallReserveBytes: 0 } });
     try {
       const res = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: body });
       assert.equal(res.statusCode, 413);
@@ -116,7 +148,7 @@ describe('the review budget in the app', () => {
   });
 
   it('answers 413 before reading a body whose declared length alone exceeds the budget', async () => {
-    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: 3000 } });
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), log: { level: 'silent' }, limits: { memoryBytes: 3000, smallReserveBytes: 0 } });
     try {
       const res = await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: review() });
       assert.equal(res.statusCode, 413);
@@ -128,7 +160,7 @@ describe('the review budget in the app', () => {
 
   it('counts refusals by reason in siding_webhook_overload_total', async () => {
     const registry = new Registry();
-    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry, log: { level: 'silent' }, limits: { memoryBytes: 3000 } });
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry, log: { level: 'silent' }, limits: { memoryBytes: 3000, smallReserveBytes: 0 } });
     try {
       await app.inject({ method: 'POST', url: '/inject', headers: { 'content-type': 'application/json' }, payload: review() });
       const metrics = await registry.metrics();

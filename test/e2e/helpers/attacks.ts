@@ -1,0 +1,239 @@
+/**
+ * What a client that can reach a webhook replica's port can do to its memory, as shapes a
+ * test (and the bench) can run against one replica: many idle keep-alive connections,
+ * concurrent 4 MiB bodies of small objects, and 4 MiB bodies sent slowly; plus a prober
+ * that plays the API server meanwhile (reviews on a connection it opened before, and
+ * probes on fresh connections). Traffic goes to the address given (127.0.0.1 in tests).
+ */
+import https from 'node:https';
+import tls from 'node:tls';
+import { loadFixture } from '../../helpers/fixtures.js';
+
+const BODY_BYTES = 4 * 1024 * 1024;
+
+interface Review {
+  apiVersion: string;
+  kind: string;
+  request: { uid: string; object: { metadata: Record<string, unknown>; spec: { containers: Record<string, unknown>[] } } };
+}
+
+/** The fixture review (a Pod CREATE) with a fresh uid. */
+export function normalReview(uid: string): string {
+  const review = loadFixture<Review>('admission', 'review-v1-pod.json');
+  review.request.uid = uid;
+  return JSON.stringify(review);
+}
+
+/**
+ * A valid Pod CREATE review of exactly 4 MiB whose pod carries small objects:
+ * 'emptyObjects' fills metadata.managedFields with `{}` (the most heap per byte JSON.parse
+ * can be made to build); 'envEntries' fills the first container's env with
+ * `{"name":"A","value":"b"}` (a pod the engine then injects).
+ */
+export function bigReview(shape: 'emptyObjects' | 'envEntries', uid: string): string {
+  const review = loadFixture<Review>('admission', 'review-v1-pod.json');
+  review.request.uid = uid;
+  const marker = '"__PAD__"';
+  const unit = shape === 'emptyObjects' ? '{},' : '{"name":"A","value":"b"},';
+  if (shape === 'emptyObjects') review.request.object.metadata.managedFields = '__PAD__';
+  else review.request.object.spec.containers[0]!.env = '__PAD__';
+  const text = JSON.stringify(review);
+  const room = BODY_BYTES - (text.length - marker.length) - 2;
+  const units = Math.floor(room / unit.length);
+  const pad = `[${unit.repeat(units).slice(0, -1)}${' '.repeat(room - units * unit.length + 1)}]`;
+  const body = text.replace(marker, pad);
+  if (Buffer.byteLength(body) !== BODY_BYTES) throw new Error(`bigReview is ${Buffer.byteLength(body)} bytes, not ${BODY_BYTES}`);
+  return body;
+}
+
+export interface Answer {
+  status?: number;
+  error?: string;
+  uid?: string;
+}
+
+/** One POST /inject; never rejects. */
+export function post(port: number, body: string, agent: https.Agent | false): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, path: '/inject', method: 'POST', agent, rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+        res.on('end', () => {
+          const a: Answer = { status: res.statusCode ?? 0 };
+          const m = /"uid":"([^"]{1,64})"/.exec(Buffer.concat(chunks).toString('utf8', 0, 512));
+          if (m !== null) a.uid = m[1]!;
+          resolve(a);
+        });
+      },
+    );
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    req.end(body);
+  });
+}
+
+/** Counts of answers by status (or error code). */
+export type Tally = Record<string, number>;
+
+function count(t: Tally, a: Answer): void {
+  const k = a.status === undefined ? (a.error ?? 'error') : String(a.status);
+  t[k] = (t[k] ?? 0) + 1;
+}
+
+export interface IdleConnections {
+  /** Connections that completed a request and are held open. */
+  held(): number;
+  /** Connections the server closed or refused. */
+  dropped(): number;
+  close(): void;
+}
+
+/**
+ * Opens `total` TLS connections, `parallel` at a time, each sending one GET /healthz and
+ * then holding the connection open, idle.
+ */
+export async function idleConnections(port: number, total: number, parallel: number): Promise<IdleConnections> {
+  const sockets = new Set<tls.TLSSocket>();
+  let dropped = 0;
+  let next = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let answered = false;
+      s.once('data', () => {
+        answered = true;
+        sockets.add(s);
+        resolve();
+      });
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        sockets.delete(s);
+        dropped += 1;
+        if (!answered) resolve();
+      });
+    });
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      next += 1;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return {
+    held: () => sockets.size,
+    dropped: () => dropped,
+    close: () => {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/**
+ * `parallel` clients each sending `body()` again and again, on fresh connections, until
+ * `stop` resolves; a 429 is retried at once (an attacker ignores Retry-After).
+ */
+export async function bodyFlood(port: number, parallel: number, body: () => string, stop: Promise<void>): Promise<Tally> {
+  const tally: Tally = {};
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const worker = async (): Promise<void> => {
+    while (!stopped) count(tally, await post(port, body(), false));
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return tally;
+}
+
+/**
+ * `parallel` connections that each declare a 4 MiB body and send it at `bytesPerSecond`,
+ * reconnecting when answered or dropped, until `stop` resolves.
+ */
+export async function slowBodies(port: number, parallel: number, bytesPerSecond: number, stop: Promise<void>): Promise<Tally> {
+  const tally: Tally = {};
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const chunk = Buffer.alloc(Math.max(1, Math.floor(bytesPerSecond / 10)), 0x20);
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let text = '';
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        s.write(`POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${BODY_BYTES}\r\n\r\n[`);
+        timer = setInterval(() => {
+          if (stopped) s.destroy();
+          else s.write(chunk);
+        }, 100);
+      });
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (text += d));
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        clearInterval(timer);
+        const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+        const k = m?.[1] ?? (stopped ? 'stopped' : 'dropped');
+        tally[k] = (tally[k] ?? 0) + 1;
+        resolve();
+      });
+    });
+  const worker = async (): Promise<void> => {
+    while (!stopped) await one();
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return tally;
+}
+
+export interface Prober {
+  /** Reviews on the prober's own keep-alive connection: answers that were not 200 with the review's uid. */
+  reviewFailures: Answer[];
+  reviews: number;
+  /** GET /healthz on a fresh connection each time. */
+  healthOk: number;
+  healthFailed: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Plays the API server and the kubelet: a normal review every `everyMs` on a keep-alive
+ * connection opened now, and a /healthz on a fresh connection every fifth time.
+ */
+export async function startProber(port: number, everyMs: number): Promise<Prober> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+  const first = await post(port, normalReview('prober-first'), agent);
+  if (first.status !== 200) throw new Error(`the prober's first review failed: ${JSON.stringify(first)}`);
+  const p: Prober & { running: boolean } = {
+    reviewFailures: [],
+    reviews: 0,
+    healthOk: 0,
+    healthFailed: 0,
+    running: true,
+    stop: async () => {
+      p.running = false;
+      await loop;
+      agent.destroy();
+    },
+  };
+  const health = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const req = https.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => resolve(false));
+    });
+  const loop = (async () => {
+    for (let i = 0; p.running; i++) {
+      const uid = `prober-${i}`;
+      const a = await post(port, normalReview(uid), agent);
+      p.reviews += 1;
+      if (a.status !== 200 || a.uid !== uid) p.reviewFailures.push({ ...a, uid });
+      if (i % 5 === 0) {
+        if (await health()) p.healthOk += 1;
+        else p.healthFailed += 1;
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return p;
+}
