@@ -10,12 +10,16 @@
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
  * Deployment uses (WEBHOOK_NODE_FLAGS, src/admission/node-flags.ts); these come after them,
- * so a flag given here overrides the default one.
+ * so a flag given here overrides the default one. The cluster part (BENCH_ONLY=cluster; it
+ * brings up scripts/kube-testenv.sh, so hold /run/siding-e2e.lock): BENCH_PODS pod
+ * creations per run (default 1000), BENCH_POD_CONCURRENCY (16), BENCH_ATTACK_PHASE seconds
+ * per attack phase (12).
  */
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
+import { benchCluster, clusterPrerequisite, clusterTable, type ClusterOutcome } from './cluster.js';
 import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { benchHttp, type HttpResults } from './http.js';
@@ -37,7 +41,10 @@ const warmupS = setting('BENCH_WARMUP', 1, 0, 30);
 const initRuns = setting('BENCH_INIT_RUNS', 20, 1, 500);
 const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
 const settleS = setting('BENCH_SETTLE', 30, 0, 300);
-const PARTS = ['http', 'engine', 'init'] as const;
+const pods = setting('BENCH_PODS', 1000, 16, 100_000);
+const podConcurrency = setting('BENCH_POD_CONCURRENCY', 16, 1, 256);
+const attackPhaseS = setting('BENCH_ATTACK_PHASE', 12, 2, 600);
+const PARTS = ['http', 'engine', 'init', 'cluster'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
 const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -71,12 +78,25 @@ if (wants('init')) {
   }
 }
 
+let cluster: ClusterOutcome | undefined;
+if (wants('cluster')) {
+  const missing = clusterPrerequisite();
+  if (missing !== undefined) {
+    cluster = { skipped: missing };
+    process.stderr.write(`\n!!! SKIPPING the cluster benchmark: ${missing}\n!!! run npm run bench as root after scripts/setup.sh to measure it\n\n`);
+  } else {
+    log(`cluster: ${pods} pod creations at concurrency ${podConcurrency} without, with, and across a rollout of the webhook; then a replica under attack...`);
+    cluster = await benchCluster({ pods, concurrency: podConcurrency, attackPhaseS, log });
+  }
+}
+
 info.loadavg_end = os.loadavg()[0] ?? 0;
 const ts = targets(http, init);
 const sections = [
   ...(http === undefined ? [] : [httpTable(http, durationS), memoryLine(http)]),
   ...(engine === undefined ? [] : [engineTable(engine)]),
   ...(init === undefined ? [] : [initTable(init)]),
+  ...(cluster === undefined || 'skipped' in cluster ? [] : [clusterTable(cluster)]),
   targetsTable(ts),
   `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
 ];
@@ -96,6 +116,9 @@ const results = {
     init_runs: initRuns,
     engine_ms: engineMs,
     settle_s: settleS,
+    pods,
+    pod_concurrency: podConcurrency,
+    attack_phase_s: attackPhaseS,
     // Every flag the webhook ran with, the default ones included (older results list only the extra ones).
     webhook_node_flags: [...WEBHOOK_NODE_FLAGS, ...webhookNodeFlags],
     parts: only.length === 0 ? [...PARTS] : only,
@@ -105,6 +128,7 @@ const results = {
   baseline: http?.baseline ?? null,
   engine: engine ?? null,
   init: initJson,
+  cluster: cluster ?? { skipped: 'not run (BENCH_ONLY)' },
   memory: http?.memory ?? null,
   webhook_exit_code: http?.webhookExit ?? null,
   targets: ts,

@@ -47,11 +47,14 @@ export interface ServerTimeouts {
   /**
    * On close (SIGTERM), how long the server keeps serving: it still accepts connections and
    * answers every request, each with `Connection: close`, and closes connections that are
-   * really idle (connections.ts). It stops earlier once no connection is open and none has
-   * arrived for `drainIdle`.
+   * really idle once the clients have gone quiet (connections.ts). It stops earlier once no
+   * connection is open and none has arrived for `drainIdle`.
    */
   drain: number;
-  /** While draining, a connection idle this long is closed; no arrival for this long ends the drain. */
+  /**
+   * While draining, once no connection or request has arrived for this long, connections
+   * idle this long are closed, and the drain ends when none is left.
+   */
   drainIdle: number;
   /** After the drain, reviews still in flight get this long before their connections are cut. */
   shutdownGrace: number;
@@ -74,10 +77,11 @@ export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
   // and 8 s of grace leave 2 s to exit. The API server learns within the preStop sleep that
   // the replica is no longer an endpoint; the drain covers one that has not yet.
   drain: 15_000,
-  // A connection the API server has not used for 2 s while it sends its reviews elsewhere
-  // is one it keeps in its idle pool; closing it races nothing it is doing now. (Go
-  // reuses the most recently returned connection first.) 2 s without any new connection
-  // or request means the clients have stopped calling this replica.
+  // The API server sends a pod's review every few milliseconds under load, and keeps
+  // calling a replica until its endpoint informer has seen it go (milliseconds, seconds on
+  // a loaded control plane). 2 s without any new connection or request means it has moved
+  // on; its pooled connections to this replica then sit unused, and closing them races
+  // nothing it is doing.
   drainIdle: 2_000,
   shutdownGrace: 8_000,
 });
@@ -209,11 +213,17 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
       draining = true;
       const started = Date.now();
       app.log.info({ drainMs: timeouts.drain, connections: connections.open }, 'draining: answering with Connection: close, closing idle connections');
-      // Not over at the first moment with no connection: a client that still sees this
-      // replica as an endpoint may be about to open the next one.
-      while ((connections.open > 0 || connections.quietMs < timeouts.drainIdle) && Date.now() - started < timeouts.drain) {
+      // Idle connections are closed only once no request and no connection has arrived
+      // for drainIdle: while a client still sends reviews here (it has not yet seen the
+      // endpoint go), it may reach for any of its pooled connections at any moment, and
+      // each one it uses is answered with Connection: close instead. And the drain is not
+      // over at the first moment without a connection, for the same reason.
+      while (Date.now() - started < timeouts.drain) {
+        if (connections.quietMs >= timeouts.drainIdle) {
+          await connections.closeIdle(timeouts.drainIdle);
+          if (connections.open === 0) break;
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(timeouts.checkInterval, 250)));
-        await connections.closeIdle(timeouts.drainIdle);
       }
       app.log.info({ drainedMs: Date.now() - started, connections: connections.open }, 'drain over: no new connections, finishing in-flight reviews');
       // Node's server.close() (inside app.close()) also closes the connections it

@@ -1,10 +1,11 @@
 /**
  * The drain, connection by connection, against a real HTTPS server on 127.0.0.1 with short
  * drain settings: a keep-alive connection idle when the drain starts still gets its next
- * request answered (with Connection: close), an idle connection is closed by the server
- * only after it has been idle for the drain's idle time, a connection whose request is still
- * arriving byte by byte is never closed, and the drain ends early once no connection is left.
- * Evidence is ordering and who closed what, not durations.
+ * request answered (with Connection: close); idle connections stay open while any client
+ * still sends requests, and are closed by the server once none has for the drain's idle
+ * time; a connection whose request is still arriving byte by byte is never closed; and the
+ * drain ends early once no connection is left. Evidence is ordering and who closed what,
+ * not durations.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,7 +101,7 @@ describe('draining on close', { timeout: 60_000 }, () => {
     }
   });
 
-  it('closes an idle connection only once it has been idle for the drain idle time, never one whose request is arriving', async () => {
+  it('closes an idle connection once no request has arrived for the drain idle time, never one whose request is arriving', async () => {
     const server = await drainingServer();
     const idle = await connect(server.address.port);
     const trickling = await connect(server.address.port);
@@ -148,6 +149,36 @@ describe('draining on close', { timeout: 60_000 }, () => {
       clearInterval(timer);
       idle.socket.destroy();
       trickling.socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('keeps an idle connection open while another client still sends reviews, and answers it when it is used', async () => {
+    const server = await drainingServer();
+    const idle = await connect(server.address.port);
+    let busy: RawConnection | undefined;
+    try {
+      assert.match(await review(idle, 'idle-first'), /^HTTP\/1\.1 200 /);
+      const closing = server.close();
+      // Another client goes on sending reviews for three times the drain idle time, each
+      // on a new connection (every answer while draining closes its connection).
+      const until = Date.now() + 3 * DRAIN_IDLE_MS;
+      let sent = 0;
+      while (Date.now() < until) {
+        busy = await connect(server.address.port);
+        assert.match(await review(busy, `busy-${sent++}`), /\r\nconnection: close\r\n/i);
+        await busy.closed;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(idle.isOpen(), true, 'an idle connection was closed while another client was still sending reviews');
+      const answer = await review(idle, 'idle-late');
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+      await idle.closed;
+      await closing;
+    } finally {
+      idle.socket.destroy();
+      busy?.socket.destroy();
       await server.close();
     }
   });

@@ -3,10 +3,12 @@
  * test (and the bench) can run against one replica: many idle keep-alive connections,
  * concurrent 4 MiB bodies of small objects, and 4 MiB bodies sent slowly; plus a prober
  * that plays the API server meanwhile (reviews on a connection it opened before, and
- * probes on fresh connections). Traffic goes to the address given (127.0.0.1 in tests).
+ * probes on fresh connections); and the sequence the e2e test and the bench run
+ * (runAttacks). Traffic goes to 127.0.0.1 only.
  */
 import https from 'node:https';
 import tls from 'node:tls';
+import type { MemoryCgroup, MemoryFigures } from '../../helpers/cgroup.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 
 const BODY_BYTES = 4 * 1024 * 1024;
@@ -236,4 +238,95 @@ export async function startProber(port: number, everyMs: number): Promise<Prober
     }
   })();
   return p;
+}
+
+export interface Phase {
+  name: string;
+  figures: MemoryFigures;
+  tally?: Tally;
+}
+
+export interface AttackReport {
+  phases: Phase[];
+  final: MemoryFigures;
+  prober: { reviews: number; failures: Answer[]; healthOk: number; healthFailed: number };
+  /** A review on a new connection once the idle-connection burst was over. */
+  freshAfterIdle: Answer;
+}
+
+export const PHASES = {
+  warm: 'warm (400 reviews, 16 at a time)',
+  idle: '4,000 idle keep-alive connections',
+  empty: '16 concurrent 4 MiB bodies of empty objects',
+  env: '16 concurrent 4 MiB bodies of env entries',
+  slow: '16 concurrent 4 MiB bodies at 256 KiB/s',
+  all: 'all three at once, 8 clients each',
+} as const;
+
+/**
+ * The attack sequence against one replica listening on 127.0.0.1:`port` whose memory
+ * `cgroup` accounts: warm-up traffic, then 4,000 idle connections (held to the end), then
+ * each body attack for `phaseMs`, then all three together, with the prober running
+ * throughout. Reads the cgroup's figures after each phase.
+ */
+export async function runAttacks(port: number, cgroup: MemoryCgroup, phaseMs: number): Promise<AttackReport> {
+  const phases: Phase[] = [];
+  const record = (name: string, tally?: Tally): void => {
+    phases.push({ name, figures: cgroup.figures(), ...(tally === undefined ? {} : { tally }) });
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  const warm: Answer[] = [];
+  for (let i = 0; i < 400; i += 16) {
+    warm.push(...(await Promise.all(Array.from({ length: 16 }, (_, k) => post(port, normalReview(`warm-${i + k}`), false)))));
+  }
+  const failedWarm = warm.filter((a) => a.status !== 200);
+  if (failedWarm.length > 0) throw new Error(`warm-up reviews failed before any attack: ${JSON.stringify(failedWarm.slice(0, 3))}`);
+  record(PHASES.warm);
+
+  const prober = await startProber(port, 100);
+  let idle: IdleConnections | undefined;
+  let freshAfterIdle: Answer;
+  try {
+    idle = await idleConnections(port, 4000, 64);
+    record(`${PHASES.idle} (${idle.held()} held, ${idle.dropped()} closed by the replica)`);
+    await sleep(2000);
+    freshAfterIdle = await post(port, normalReview('fresh-after-idle'), false);
+
+    const empty = bigReview('emptyObjects', 'big-empty');
+    record(PHASES.empty, await bodyFlood(port, 16, () => empty, sleep(phaseMs)));
+    const env = bigReview('envEntries', 'big-env');
+    record(PHASES.env, await bodyFlood(port, 16, () => env, sleep(phaseMs)));
+    record(PHASES.slow, await slowBodies(port, 16, 256 * 1024, sleep(phaseMs)));
+    const together = await Promise.all([
+      bodyFlood(port, 8, () => empty, sleep(phaseMs)),
+      bodyFlood(port, 8, () => env, sleep(phaseMs)),
+      slowBodies(port, 8, 256 * 1024, sleep(phaseMs)),
+    ]);
+    const combined: Tally = {};
+    together.forEach((t, i) => {
+      for (const [k, v] of Object.entries(t)) combined[`${['empty', 'env', 'slow'][i] ?? i}:${k}`] = v;
+    });
+    record(PHASES.all, combined);
+  } finally {
+    await prober.stop();
+    idle?.close();
+  }
+  return {
+    phases,
+    final: cgroup.figures(),
+    prober: { reviews: prober.reviews, failures: prober.reviewFailures, healthOk: prober.healthOk, healthFailed: prober.healthFailed },
+    freshAfterIdle,
+  };
+}
+
+/** The phases as lines for a test's or the bench's output. */
+export function attackLines(report: AttackReport, limitBytes: number): string[] {
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  const f = report.final;
+  return [
+    `memory limit ${mib(limitBytes)}; peak ${mib(f.peak)} (${((f.peak / limitBytes) * 100).toFixed(0)} %), limit hits ${f.limitHits}, OOM kills ${f.oomKills}`,
+    ...report.phases.map((p) => `  ${p.name}: usage ${mib(p.figures.usage)}, peak so far ${mib(p.figures.peak)}${p.tally === undefined ? '' : ` ${JSON.stringify(p.tally)}`}`),
+    `  prober: ${report.prober.reviews} reviews, ${report.prober.failures.length} failed; /healthz on new connections ${report.prober.healthOk} ok, ${report.prober.healthFailed} failed`,
+  ];
 }

@@ -19,22 +19,11 @@ import { STATUS_ANNOTATION } from '../../../src/inject/annotations.js';
 import { decodeBundle } from '../../../src/kube/cabundle.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js';
+import { CLI, SIDING } from './siding.js';
 
+export { CLI, SIDING };
 const repo = new URL('../../../', import.meta.url).pathname;
-export const CLI = join(repo, 'dist/cli.js');
 const TESTENV = join(repo, 'scripts/kube-testenv.sh');
-
-/** What `kubectl apply -k manifests/` installs and the testenv serves. */
-export const SIDING = {
-  namespace: 'siding-system',
-  service: 'siding',
-  webhookConfig: 'siding',
-  webhookName: 'inject.siding.io',
-  certSecret: 'siding-certs',
-  configMap: 'siding-config',
-  configKey: 'config.yaml',
-  injectionLabel: { 'siding-injection': 'enabled' },
-} as const;
 
 export const kubeconfig = process.env.SIDING_E2E_KUBECONFIG ?? '';
 /** The testenv keeps the admin kubeconfig at the top of its state directory. */
