@@ -31,10 +31,12 @@ export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
   // 64 KB pod), so 256 queued reviews are answered within a fraction of a second; a replica
   // with more waiting than that is saturated, and the API server retries a 429 on its own.
   maxInFlight: 256,
-  // What the Deployment's 256Mi leaves for reviews once the process (about 120 MiB with the
-  // Kubernetes client, after a load) and 1,000 idle connections (36 KiB each) are counted,
-  // with room for V8 to let garbage reach 1.5 times the live heap before it collects
-  // (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of heap.
+  // What the Deployment's 256Mi leaves once the process (85-95 MiB charged to its cgroup
+  // in cluster mode after a warm-up) and 1,000 idle connections (36-48 KiB each) are
+  // counted, with room for V8 to let garbage reach 1.5 times the live heap before it
+  // collects (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of
+  // heap. Under the e2e attacks (test/e2e/cluster-memory-limit.test.ts) a replica peaked
+  // at 186-194 MiB.
   memoryBytes: 48 * MiB,
   // Every pod the bench and the e2e tests send is under 64 KiB; a pod over it is rare (long
   // env lists, big annotations). A flood of 4 MiB bodies (each reserving 12 MiB raw) then
