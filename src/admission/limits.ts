@@ -36,7 +36,7 @@ export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
   // counted, with room for V8 to let garbage reach 1.5 times the live heap before it
   // collects (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of
   // heap. Under the e2e attacks (test/e2e/cluster-memory-limit.test.ts) a replica peaked
-  // at 186-194 MiB.
+  // at 186-203 MiB.
   memoryBytes: 48 * MiB,
   // Every pod the bench and the e2e tests send is under 64 KiB; a pod over it is rare (long
   // env lists, big annotations). A flood of 4 MiB bodies (each reserving 12 MiB raw) then
