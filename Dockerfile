@@ -2,11 +2,20 @@
 # One image for everything siding runs in a cluster:
 #   webhook:         siding webhook ...      (Deployment in manifests/, runs as 65532)
 #   init container:  siding init ...         (injected; runs as root with NET_ADMIN/NET_RAW)
+#   proxy sidecar:   siding proxy ...        (injected; runs as 1337, no capabilities, read-only
+#                                             root filesystem; SO_ORIGINAL_DST through koffi,
+#                                             whose prebuilt binary npm ci installs as an
+#                                             optional dependency for the build platform)
 #   CLI:             siding inject|check|certs ...
 # Build: docker build -t ghcr.io/siding-mesh/siding:$(node -p 'require("./package.json").version') .
+#
+# BASE is any Debian bookworm image with Node 24 and npm on PATH; the default is the
+# official one. Machines without a registry pass a locally made base instead
+# (--build-arg BASE=localhost/...).
+ARG BASE=node:24-bookworm-slim
 
 # ---- build: compile TypeScript, then keep only production dependencies ----
-FROM node:20-bookworm-slim AS build
+FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,7 +25,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # ---- runtime ----
-FROM node:20-bookworm-slim
+FROM ${BASE}
 # iptables ships both backends (iptables-legacy and iptables-nft, plus the ip6tables
 # and *-restore variants); `siding init` picks one at run time. iproute2 for `ip`.
 RUN apt-get update \
@@ -27,7 +36,7 @@ ENV NODE_ENV=production
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# `siding` on PATH, so the injected init container can run `siding init`.
+# `siding` on PATH, so the injected containers can run `siding init` and `siding proxy`.
 RUN ln -s /app/dist/cli.js /usr/local/bin/siding && chmod 0755 /app/dist/cli.js
 # Non-root by default (the webhook's runAsUser); the injected init container sets
 # runAsUser 0 because iptables needs it.

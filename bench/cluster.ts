@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { MemoryCgroup, memoryCgroupPrerequisite } from '../test/helpers/cgroup.js';
@@ -17,6 +17,7 @@ import { createPods, quantile, type LoadResult } from '../test/e2e/helpers/pod-l
 import { manifestMemoryLimit, startReplicaIn } from '../test/e2e/helpers/replica.js';
 import { SIDING } from '../test/e2e/helpers/siding.js';
 import { REPO, runProgram } from './procs.js';
+import { machine, type Machine } from './report.js';
 
 const TESTENV = join(REPO, 'scripts/kube-testenv.sh');
 
@@ -42,6 +43,8 @@ export interface CreationFigures {
 }
 
 export interface ClusterResults {
+  /** This part's own machine reading (a BENCH_ONLY=cluster run keeps the other parts' results). */
+  machine: Machine;
   pods: number;
   concurrency: number;
   replicas: number;
@@ -107,6 +110,7 @@ async function namespace(core: k8s.CoreV1Api, name: string, labels: Record<strin
 }
 
 export async function benchCluster(s: ClusterSettings): Promise<ClusterResults> {
+  const info = machine();
   s.log('bringing up the testenv with two webhook replicas...');
   const kubeconfig = (await testenv(['up'], { SIDING_TESTENV_WEBHOOK_REPLICAS: '2' })).trim().split('\n').at(-1) ?? '';
   try {
@@ -148,7 +152,9 @@ export async function benchCluster(s: ClusterSettings): Promise<ClusterResults> 
 
     s.log(`one replica in a memory cgroup under attack (${s.attackPhaseS} s per phase)...`);
     const attack = await attackOneReplica(dirname(kubeconfig), s.attackPhaseS * 1000, s.log);
+    info.loadavg_end = os.loadavg()[0] ?? 0;
     return {
+      machine: info,
       pods: s.pods,
       concurrency: s.concurrency,
       replicas: 2,

@@ -107,15 +107,15 @@ export function startServer(
   });
 }
 
-/** Resident memory of a process in MiB (VmRSS, and VmHWM: the peak so far). */
-export function residentMemory(pid: number): { rssMb: number; peakMb: number } {
+/** Resident memory of a process in MiB (VmRSS; VmHWM: the peak so far; RssAnon: VmRSS less file-backed pages such as the node binary's). */
+export function residentMemory(pid: number): { rssMb: number; peakMb: number; anonMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
     if (m === null) throw new Error(`no ${field} in /proc/${pid}/status`);
     return Number(m[1]);
   };
-  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024, anonMb: kb('RssAnon') / 1024 };
 }
 
 /** CPU time (user + system) a process has used so far, in seconds. */

@@ -41,7 +41,7 @@ export interface Target {
   met: boolean | undefined;
 }
 
-const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+export const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 
 /** The issue's targets, evaluated on this run. The typical pod's are taken at c=16, as the issue says. */
 export function targets(http: HttpResults | undefined, init: InitOutcome | undefined): Target[] {
@@ -76,7 +76,7 @@ export function targets(http: HttpResults | undefined, init: InitOutcome | undef
   return out;
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');

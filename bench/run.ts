@@ -5,7 +5,10 @@
  *
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
- * per engine task (default 2000), BENCH_ONLY=http,engine,init to run a subset,
+ * per engine task (default 2000), BENCH_ONLY=http,engine,init,proxy,cluster to run a subset (the
+ * other parts' results already in bench/results.json are kept), BENCH_PROXY_BULK_MB of the
+ * proxy's bulk transfer (default 1024), BENCH_PROXY_HELD idle connections for its memory
+ * reading (default 1000), BENCH_PROXY_READY_RUNS starts timed (default 5),
  * BENCH_SETTLE seconds idle before the settled memory reading (default 30),
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
@@ -16,7 +19,7 @@
  * per attack phase (12).
  */
 import os from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { benchCluster, clusterPrerequisite, clusterTable, type ClusterOutcome } from './cluster.js';
@@ -24,6 +27,8 @@ import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { benchHttp, type HttpResults } from './http.js';
 import { benchInit, type InitOutcome } from './init.js';
+import { benchProxy, type ProxyOutcome } from './proxy.js';
+import { proxyTable, proxyTargets } from './proxy-report.js';
 import { engineTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
 
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
@@ -44,7 +49,10 @@ const settleS = setting('BENCH_SETTLE', 30, 0, 300);
 const pods = setting('BENCH_PODS', 1000, 16, 100_000);
 const podConcurrency = setting('BENCH_POD_CONCURRENCY', 16, 1, 256);
 const attackPhaseS = setting('BENCH_ATTACK_PHASE', 12, 2, 600);
-const PARTS = ['http', 'engine', 'init', 'cluster'] as const;
+const proxyBulkMb = setting('BENCH_PROXY_BULK_MB', 1024, 1, 16384);
+const proxyHeld = setting('BENCH_PROXY_HELD', 1000, 1, 20000);
+const proxyReadyRuns = setting('BENCH_PROXY_READY_RUNS', 5, 1, 50);
+const PARTS = ['http', 'engine', 'init', 'proxy', 'cluster'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
 const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -78,6 +86,15 @@ if (wants('init')) {
   }
 }
 
+let proxy: ProxyOutcome | undefined;
+if (wants('proxy')) {
+  log(`siding proxy: 4 paths x (2 request/response runs of ${warmupS} + ${durationS} s, ${proxyBulkMb} MiB bulk), new connections, memory, start...`);
+  proxy = await benchProxy({ durationS, warmupS, bulkBytes: proxyBulkMb * 2 ** 20, held: proxyHeld, readyRuns: proxyReadyRuns, log });
+  if ('skipped' in proxy) {
+    process.stderr.write(`\n!!! SKIPPING the siding proxy benchmark: ${proxy.skipped}\n!!! run npm run bench as root to measure it\n\n`);
+  }
+}
+
 let cluster: ClusterOutcome | undefined;
 if (wants('cluster')) {
   const missing = clusterPrerequisite();
@@ -91,11 +108,12 @@ if (wants('cluster')) {
 }
 
 info.loadavg_end = os.loadavg()[0] ?? 0;
-const ts = targets(http, init);
+const ts = [...(http === undefined && init === undefined ? [] : targets(http, init)), ...(proxy === undefined ? [] : proxyTargets(proxy))];
 const sections = [
   ...(http === undefined ? [] : [httpTable(http, durationS), memoryLine(http)]),
   ...(engine === undefined ? [] : [engineTable(engine)]),
   ...(init === undefined ? [] : [initTable(init)]),
+  ...(proxy === undefined ? [] : [proxyTable(proxy)]),
   ...(cluster === undefined || 'skipped' in cluster ? [] : [clusterTable(cluster)]),
   targetsTable(ts),
   `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -108,7 +126,7 @@ const initJson =
     : 'skipped' in init
       ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null }
       : init;
-const results = {
+const fresh: Record<string, unknown> = {
   machine: info,
   settings: {
     duration_s: durationS,
@@ -128,12 +146,33 @@ const results = {
   baseline: http?.baseline ?? null,
   engine: engine ?? null,
   init: initJson,
-  cluster: cluster ?? { skipped: 'not run (BENCH_ONLY)' },
+  cluster: cluster ?? null,
   memory: http?.memory ?? null,
   webhook_exit_code: http?.webhookExit ?? null,
+  proxy: proxy ?? null,
   targets: ts,
   elapsed_s: Math.round((Date.now() - started) / 1000),
 };
+// A partial run (BENCH_ONLY) keeps the other parts' figures from the previous results.
+const KEYS_OF: Record<(typeof PARTS)[number], string[]> = {
+  http: ['body_bytes', 'webhook', 'baseline', 'memory', 'webhook_exit_code'],
+  engine: ['engine'],
+  init: ['init'],
+  proxy: ['proxy'],
+  cluster: ['cluster'],
+};
+const previous = only.length > 0 && existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>) : {};
+const results: Record<string, unknown> = { ...fresh };
+for (const part of PARTS) {
+  if (wants(part)) continue;
+  for (const key of KEYS_OF[part]) if (key in previous) results[key] = previous[key];
+}
+if (only.length > 0 && Array.isArray(previous.targets)) {
+  // Targets this run did not measure stay as they were last measured.
+  const measured = ts.filter((t) => t.met !== undefined);
+  const names = new Set(measured.map((t) => t.name));
+  results.targets = [...(previous.targets as { name: string }[]).filter((t) => !names.has(t.name)), ...measured];
+}
 writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 log(`wrote ${RESULTS}`);
 if (http !== undefined && http.webhookExit !== 0) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates test/kube/go.mod and go.sum: the wrapper module that builds
-# kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the node's
+# kubelet and kube-proxy from k8s.io/kubernetes.
 #
 # Usage: scripts/kube-gomod.sh [vX.Y.Z]   (default: the version test/kube pins now)
 #
@@ -53,7 +54,7 @@ edits=(-go="$go_directive" -require="k8s.io/kubernetes@${version}")
 for m in "${staging[@]}"; do
   edits+=(-replace="${m}=${m}@${staging_version}")
 done
-for t in cmd/kube-apiserver cmd/kube-controller-manager cmd/kubectl; do
+for t in cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubectl cmd/kubelet cmd/kube-proxy; do
   edits+=(-tool="k8s.io/kubernetes/${t}")
 done
 go mod edit "${edits[@]}"

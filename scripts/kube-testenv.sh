@@ -20,7 +20,7 @@
 #                                           endpoint added once it serves
 #
 # Needs root (network namespace, veth), Go for the first build (scripts/build-kube.sh),
-# etcd (Debian's etcd-server), openssl, curl, and a built dist/ (npm run build).
+# Node 24 (scripts/install-node.sh), etcd (Debian's etcd-server), openssl, curl, and a built dist/ (npm run build).
 #
 # Network: nothing listens beyond loopback and the testenv's own veth (defaults):
 #   etcd                     127.0.0.1:12379 (peer 12380), plain HTTP
@@ -214,6 +214,8 @@ find_binaries() {
   etcd_bin=${SIDING_ETCD:-$(command -v etcd || true)}
   [[ -x $etcd_bin ]] || die "etcd not found (apt-get install etcd-server, or set SIDING_ETCD)"
   [[ -f $repo/dist/cli.js ]] || die "dist/cli.js missing: run npm run build first"
+  node_bin=$("$repo/scripts/install-node.sh" --check | tail -n 1) || die "Node 24 not found: run scripts/install-node.sh"
+  node_bin+=/node
   command -v openssl >/dev/null || die "openssl not found"
   command -v curl >/dev/null || die "curl not found"
 }
@@ -436,8 +438,8 @@ make_static_serving_cert() {
   rm -rf "$dir"
   mkdir -p "$dir"
   chmod 0700 "$dir"
-  if node "$repo/dist/cli.js" certs generate --help 2>/dev/null | grep -q -- --out-dir; then
-    node "$repo/dist/cli.js" certs generate --service "$service" --namespace "$sys_ns" --out-dir "$dir" >&2
+  if "$node_bin" "$repo/dist/cli.js" certs generate --help 2>/dev/null | grep -q -- --out-dir; then
+    "$node_bin" "$repo/dist/cli.js" certs generate --service "$service" --namespace "$sys_ns" --out-dir "$dir" >&2
   else
     say "this build has no 'siding certs generate'; making the webhook certificate with openssl"
     new_ca "$dir/ca" siding-testenv-webhook-ca
@@ -510,7 +512,7 @@ start_webhook() { # replica
       --config "$state/webhook/config.yaml")
   fi
   # `ip netns exec` execs node, so the recorded pid is the webhook's own.
-  start_bg "$proc" ip netns exec "$(replica_netns "$r")" node "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
+  start_bg "$proc" ip netns exec "$(replica_netns "$r")" "$node_bin" "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
 }
 
 # Which replicas are endpoints of the Service, and how: $run/endpoints holds lines

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the full test suite needs on a fresh Debian machine, idempotently:
-# system packages (as root), npm dependencies, and the Kubernetes binaries for the e2e
-# suite (built from Go modules once, cached outside the clone by version).
+# system packages (as root), Node.js 24 when the machine's node is older
+# (scripts/install-node.sh: from the npm registry into a cache outside the clone), npm
+# dependencies, and the Kubernetes binaries for the e2e suite (built from Go modules once,
+# cached outside the clone by version). `npm test` (scripts/test.sh) runs on that Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,9 @@ if ((${#need_pkgs[@]})); then
   fi
 fi
 
-echo "setup: npm ci"
+node_bin=$(bash scripts/install-node.sh | tail -n 1)
+export PATH="$node_bin:$PATH"
+echo "setup: npm ci (node $(node --version) in $node_bin)"
 npm ci --no-audit --no-fund --loglevel=error
 
 if command -v go >/dev/null 2>&1; then

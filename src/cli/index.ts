@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { errorMessage, InitFlagError, InputError, ValidationError } from '../errors/index.js';
+import { errorMessage, InitFlagError, InputError, ProxyFlagError, ValidationError } from '../errors/index.js';
 import { VERSION } from '../version.js';
 
 /** Exit codes shared by every command. */
@@ -17,6 +17,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   inject: async () => (await import('./inject.js')).registerInject,
   check: async () => (await import('./check.js')).registerCheck,
   certs: async () => (await import('./certs.js')).registerCerts,
+  proxy: async () => (await import('./proxy.js')).registerProxy,
 };
 
 /**
@@ -57,7 +58,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 
 /** Maps an error to the documented exit code (README, "Exit codes"). */
 export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof InputError) return EXIT.usage;
+  if (e instanceof InitFlagError || e instanceof ProxyFlagError || e instanceof InputError) return EXIT.usage;
   if (e instanceof ValidationError) return EXIT.validation;
   return EXIT.failure;
 }

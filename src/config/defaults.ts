@@ -1,6 +1,24 @@
 import { VERSION } from '../version.js';
 import type { InjectionConfig } from './types.js';
 
+/** siding's own image, at this version: it runs `siding init` and `siding proxy`. */
+export const SIDING_IMAGE = `ghcr.io/siding-mesh/siding:${VERSION}`;
+
+/** The proxy command whose flags siding computes from the config (see ProxyConfig.command). */
+export const SIDING_PROXY_COMMAND: readonly string[] = Object.freeze(['siding', 'proxy']);
+
+/**
+ * Bounds of `proxy.drainSeconds` and `siding proxy --drain-seconds`: an hour is longer than
+ * any grace period worth giving a pod, and a typo of minutes for seconds is refused.
+ */
+export const MAX_DRAIN_SECONDS = 3600;
+/**
+ * Bound of `proxy.maxConnections` and `siding proxy --max-connections`: each connection
+ * holds two file descriptors, so a million already needs twice the kernel's default
+ * per-process ceiling (fs.nr_open, 1,048,576); a larger cap could never be reached.
+ */
+export const MAX_PROXY_CONNECTIONS = 1_000_000;
+
 /** Volume names siding adds itself. */
 export const XTABLES_LOCK_VOLUME = 'siding-xtables-lock';
 
@@ -17,11 +35,10 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
   nativeSidecar: true,
   holdApplicationUntilProxyStarts: true,
   proxy: {
-    // Turning this into a working passthrough data plane is a later issue; until then the
-    // image runs with its own entrypoint and command.
-    image: 'docker.io/envoyproxy/envoy:v1.34.1',
+    // siding's own passthrough proxy, from the same image as siding-init.
+    image: SIDING_IMAGE,
     imagePullPolicy: 'IfNotPresent',
-    command: [],
+    command: [...SIDING_PROXY_COMMAND],
     args: [],
     env: [],
     volumes: [
@@ -34,13 +51,19 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
     metricsPort: 15090,
     healthPort: 15021,
     readinessPath: '/healthz/ready',
+    // Istio's default drain (terminationDrainDuration): long enough for a request in flight,
+    // well inside the kubelet's 30 s grace period.
+    drainSeconds: 5,
+    // About 15 KB of proxy memory per open connection (BENCHMARKS.md): 16,384 of them stay
+    // well inside the 1 GiB limit below, and are far more than a pod opens.
+    maxConnections: 16384,
     resources: {
       requests: { cpu: '100m', memory: '128Mi' },
       limits: { cpu: '2', memory: '1Gi' },
     },
   },
   init: {
-    image: `ghcr.io/siding-mesh/siding:${VERSION}`,
+    image: SIDING_IMAGE,
     imagePullPolicy: 'IfNotPresent',
     command: ['siding', 'init'],
     resources: {

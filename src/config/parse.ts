@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, errorMessage } from '../errors/index.js';
-import { DEFAULT_CONFIG, XTABLES_LOCK_VOLUME } from './defaults.js';
+import { DEFAULT_CONFIG, MAX_DRAIN_SECONDS, MAX_PROXY_CONNECTIONS, XTABLES_LOCK_VOLUME } from './defaults.js';
 import type {
   CidrSpec,
   EnvVar,
@@ -27,6 +27,8 @@ import {
   isLabelKey,
   isLabelValue,
   MAX_LIST_ENTRIES,
+  MAX_PATH_CHARS,
+  parseAbsolutePath,
   parseCidrList,
   parseCidrSpec,
   parseImage,
@@ -252,16 +254,12 @@ export function requestLimitProblems(r: Resources): string[] {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\-/]*$/;
-
 function absolutePath(p: Problems, v: unknown, path: string): string | undefined {
-  const s = str(p, v, path, 256);
+  const s = str(p, v, path, MAX_PATH_CHARS);
   if (s === undefined) return undefined;
-  if (!ABSOLUTE_PATH.test(s) || s.split('/').some((seg) => seg === '..' || seg === '.')) {
-    p.add(path, `'${displayValue(s)}' must be an absolute path of letters, digits, '.', '_', '-' and '/' without '.' or '..' segments`);
-    return undefined;
-  }
-  return s;
+  const r = parseAbsolutePath(s);
+  if (!r.ok) p.add(path, r.reason);
+  return r.ok ? r.value : undefined;
 }
 
 function envList(p: Problems, v: unknown, path: string): EnvVar[] | undefined {
@@ -481,6 +479,8 @@ export function configFromValue(raw: unknown, source: string): InjectionConfig {
         metricsPort: (x, a) => set<number>((y) => (cfg.proxy.metricsPort = y))(port(p, x, a)),
         healthPort: (x, a) => set<number>((y) => (cfg.proxy.healthPort = y))(port(p, x, a)),
         readinessPath: (x, a) => set<string>((y) => (cfg.proxy.readinessPath = y))(absolutePath(p, x, a)),
+        drainSeconds: (x, a) => set<number>((y) => (cfg.proxy.drainSeconds = y))(int(p, x, a, 0, MAX_DRAIN_SECONDS)),
+        maxConnections: (x, a) => set<number>((y) => (cfg.proxy.maxConnections = y))(int(p, x, a, 1, MAX_PROXY_CONNECTIONS)),
         resources: (x, a) => resources(p, x, a, cfg.proxy.resources),
       }),
     init: (v, at) =>

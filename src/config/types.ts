@@ -54,7 +54,10 @@ export interface LabelSelector {
 export interface ProxyConfig {
   image: string;
   imagePullPolicy: PullPolicy;
-  /** Empty: the image's entrypoint. */
+  /**
+   * Empty: the image's entrypoint. `[siding, proxy]` (the default): siding computes that
+   * command's flags from this config and puts them in args, before `args`.
+   */
   command: readonly string[];
   args: readonly string[];
   env: readonly EnvVar[];
@@ -69,6 +72,10 @@ export interface ProxyConfig {
   healthPort: number;
   /** HTTP path on the health port that answers 200 when the proxy is ready. */
   readinessPath: string;
+  /** After SIGTERM, how long open connections may go on (`siding proxy --drain-seconds`). */
+  drainSeconds: number;
+  /** Open connections the proxy accepts at once; more are refused (`siding proxy --max-connections`). */
+  maxConnections: number;
   resources: Resources;
 }
 

@@ -300,6 +300,22 @@ export function parseImage(value: string): Parsed<string> {
   return ok(value);
 }
 
+const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\-/]*$/;
+/** Longest absolute path accepted (an HTTP path or a mount path). */
+export const MAX_PATH_CHARS = 256;
+
+/**
+ * An absolute path of letters, digits, '.', '_', '-' and '/' without '.' or '..' segments:
+ * a mount path, or the readiness path (which ends up in an HTTP request line and a script).
+ */
+export function parseAbsolutePath(value: string): Parsed<string> {
+  if (value.length > MAX_PATH_CHARS) return fail(`is longer than ${MAX_PATH_CHARS} characters`);
+  if (!ABSOLUTE_PATH.test(value) || value.split('/').some((seg) => seg === '..' || seg === '.')) {
+    return fail(`'${displayValue(value)}' must be an absolute path of letters, digits, '.', '_', '-' and '/' without '.' or '..' segments`);
+  }
+  return ok(value);
+}
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;

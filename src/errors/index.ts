@@ -7,6 +7,8 @@ export type SidingErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_ANNOTATION'
   | 'ERR_INIT_FLAG'
+  | 'ERR_PROXY_FLAG'
+  | 'ERR_PROXY'
   | 'ERR_APPLY'
   | 'ERR_VALIDATION'
   | 'ERR_CERT'
@@ -64,6 +66,28 @@ export class InitFlagError extends SidingError {
     super('ERR_INIT_FLAG', `invalid value '${value}' for flag ${flag}: ${reason}`);
     this.flag = flag;
     this.value = value;
+  }
+}
+
+/** Thrown by the `siding proxy` flag parser before anything listens; exit code 2. */
+export class ProxyFlagError extends SidingError {
+  readonly flag: string;
+  readonly value: string;
+  constructor(flag: string, value: string, reason: string) {
+    super('ERR_PROXY_FLAG', `invalid value '${value}' for flag ${flag}: ${reason}`);
+    this.flag = flag;
+    this.value = value;
+  }
+}
+
+/**
+ * Thrown when `siding proxy` cannot start: it runs as a user the redirect does not let
+ * through, a port cannot be bound, or DNS is on and the resolver file names no nameserver.
+ * Exit code 1.
+ */
+export class ProxyError extends SidingError {
+  constructor(message: string, options: SidingErrorOptions = {}) {
+    super('ERR_PROXY', message, options);
   }
 }
 

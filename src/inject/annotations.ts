@@ -157,8 +157,9 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
   proxy('proxyImage', {
     syntax: 'image reference `[registry[:port]/]name[:tag][@digest]`, at most 512 characters',
     default: 'config `proxy.image`',
-    description: 'Image of the `siding-proxy` container.',
-    example: 'docker.io/envoyproxy/envoy:v1.34.1',
+    description:
+      'Image of the `siding-proxy` container. With the default `proxy.command` (`siding proxy`) it must be a siding image, e.g. another version; a different proxy needs `proxy.command` in the config.',
+    example: 'ghcr.io/siding-mesh/siding:0.1.0',
     parse: parseImage,
   }),
   proxy('proxyCPU', {

@@ -32,6 +32,7 @@ import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
 import { frozenWithJson, stringWithJson } from './patch-json.js';
 import { shouldInject } from './policy.js';
+import { isSidingProxy, proxyArgs } from './proxy-args.js';
 import {
   DEFAULT_CONTAINER_ANNOTATION,
   INIT_CONTAINER,
@@ -183,7 +184,8 @@ export function buildProxyContainer(config: InjectionConfig, settings: PodSettin
     imagePullPolicy: p.imagePullPolicy,
   };
   if (p.command.length > 0) c.command = [...p.command];
-  if (p.args.length > 0) c.args = [...p.args];
+  const args = isSidingProxy(p.command) ? [...proxyArgs(config, settings.redirect, layout), ...p.args] : [...p.args];
+  if (args.length > 0) c.args = args;
   c.env = [
     { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
@@ -203,6 +205,7 @@ export function buildProxyContainer(config: InjectionConfig, settings: PodSettin
     runAsGroup: p.gid,
     runAsNonRoot: true,
     runAsUser: p.uid,
+    seccompProfile: { type: 'RuntimeDefault' },
   };
   // Istio's timings: the startup probe allows 10 minutes at 1 s, readiness polls every 15 s.
   c.startupProbe = { ...probe(), periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 };

@@ -226,7 +226,7 @@ const decoders: { [K in WatchedKind]: (raw: never) => WatchedKinds[K] } = {
   Secret: decodeSecret,
 };
 
-/** The API's Status body, parsed out of an ApiException (client-node 1.x keeps it as text). */
+/** The API's Status body, parsed out of an ApiException (client-node keeps it as text). */
 function statusOf(e: k8s.ApiException<unknown>): { reason?: string; message?: string } {
   const body: unknown = e.body;
   let parsed: unknown = body;

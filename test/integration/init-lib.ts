@@ -157,8 +157,11 @@ export class Lab {
     this.peer = `sdt-${process.pid}-${tag}-${labCounter}-peer`;
   }
 
-  /** Creates the namespaces, the veth pair and the addresses; starts the stub servers. */
-  static async create(tag: string, opts: { ipv6?: boolean } = {}): Promise<Lab> {
+  /**
+   * Creates the namespaces, the veth pair and the addresses; starts the stub servers unless
+   * `stubs` is false (the proxy tests bring their own servers and the real proxy).
+   */
+  static async create(tag: string, opts: { ipv6?: boolean; stubs?: boolean } = {}): Promise<Lab> {
     const lab = new Lab(tag);
     // Interface names are limited to 15 characters: v<pid><n><a|b>.
     const vethPod = `v${process.pid % 1_000_000}${labCounter}a`;
@@ -183,6 +186,7 @@ export class Lab {
         // The proxy's IPv6 passthrough source; Envoy binds it, here it must exist on lo.
         await must('ip', ['-n', lab.pod, '-6', 'addr', 'add', '::6/128', 'dev', 'lo', 'nodad']);
       }
+      if (opts.stubs === false) return lab;
       await lab.startServers(lab.pod, PROXY, [
         { proto: 'tcp', port: 15001, reply: 'outbound' },
         { proto: 'tcp', port: 15006, reply: 'inbound' },
@@ -231,6 +235,20 @@ export class Lab {
         reject(new Error(`stub servers in ${ns} exited ${code}: ${out}`));
       });
     });
+  }
+
+  /**
+   * Starts a long-running program inside a namespace as a user (`ip netns exec NS setpriv
+   * ...`); it is killed by destroy() if still running. The returned process is the program
+   * itself (ip and setpriv exec into it), so its pid is the program's.
+   */
+  spawnIn(from: 'pod' | 'peer', uid: number, file: string, args: readonly string[]): ChildProcess {
+    const ns = from === 'pod' ? this.pod : this.peer;
+    const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups', file, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.servers.push(child);
+    return child;
   }
 
   /** Connects from a namespace as a given user; returns the answer, 'TIMEOUT' or 'ERR <code>'. */

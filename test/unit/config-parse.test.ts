@@ -21,9 +21,10 @@ test('an empty config is the built-in default', () => {
   assert.deepEqual(parseConfig('{}', 'empty.json'), DEFAULT_CONFIG);
 });
 
-test('the built-in default names an Envoy proxy image and the siding init image of this version', () => {
-  assert.match(DEFAULT_CONFIG.proxy.image, /envoyproxy\/envoy:v\d+\.\d+\.\d+$/);
+test("the built-in default runs siding proxy and siding init from siding's image of this version", () => {
   assert.match(DEFAULT_CONFIG.init.image, /^ghcr\.io\/siding-mesh\/siding:\d+\.\d+\.\d+$/);
+  assert.equal(DEFAULT_CONFIG.proxy.image, DEFAULT_CONFIG.init.image);
+  assert.deepEqual(DEFAULT_CONFIG.proxy.command, ['siding', 'proxy']);
   assert.equal(DEFAULT_CONFIG.proxy.uid, 1337);
   assert.equal(DEFAULT_CONFIG.nativeSidecar, true);
 });

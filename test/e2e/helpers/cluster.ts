@@ -315,7 +315,7 @@ export function replicaLog(replica: 1 | 2): Array<Record<string, unknown> & { pi
 export async function webhookAddress(c: Clients): Promise<{ host: string; port: number }> {
   const discovery = c.kc.makeApiClient(k8s.DiscoveryV1Api);
   const slice = await discovery.readNamespacedEndpointSlice({ namespace: SIDING.namespace, name: `${SIDING.service}-testenv` });
-  const host = slice.endpoints[0]?.addresses[0];
+  const host = slice.endpoints?.[0]?.addresses[0];
   const port = slice.ports?.[0]?.port;
   if (host === undefined || port === undefined) throw new Error('the testenv EndpointSlice names no address and port');
   return { host, port };

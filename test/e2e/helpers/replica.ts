@@ -28,7 +28,7 @@ export interface Replica {
 export async function startReplicaIn(cgroup: MemoryCgroup, stateDir: string, logFile: string): Promise<Replica> {
   const log = openSync(logFile, 'w');
   const child = cgroup.spawn(
-    'node',
+    process.execPath,
     [
       ...WEBHOOK_NODE_FLAGS,
       CLI,
