@@ -7,8 +7,7 @@
  * and down itself: hold /run/siding-e2e.lock while it runs.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { MemoryCgroup, memoryCgroupPrerequisite } from '../test/helpers/cgroup.js';
@@ -55,7 +54,7 @@ export interface ClusterResults {
     limit_mib: number;
     peak_mib: number;
     oom_kills: number;
-    phases: { name: string; usage_mib: number; peak_mib: number; answers: Record<string, number> | null }[];
+    phases: { name: string; usage_mib: number; rss_mib: number; cache_mib: number; peak_mib: number; answers: Record<string, number> | null }[];
     prober_reviews: number;
     prober_failures: number;
     health_ok: number;
@@ -171,10 +170,9 @@ export async function benchCluster(s: ClusterSettings): Promise<ClusterResults> 
 async function attackOneReplica(stateDir: string, phaseMs: number, log: (line: string) => void): Promise<ClusterResults['attack_memory']> {
   const limit = manifestMemoryLimit();
   const cgroup = MemoryCgroup.create('siding-bench-webhook', limit);
-  const logFile = join(tmpdir(), `siding-bench-replica-${process.pid}.log`);
   let report: AttackReport;
   try {
-    const replica = await startReplicaIn(cgroup, stateDir, logFile);
+    const replica = await startReplicaIn(cgroup, stateDir);
     try {
       report = await runAttacks(replica.port, cgroup, phaseMs);
     } finally {
@@ -182,7 +180,6 @@ async function attackOneReplica(stateDir: string, phaseMs: number, log: (line: s
     }
   } finally {
     await cgroup.remove();
-    rmSync(logFile, { force: true });
   }
   for (const line of attackLines(report, limit)) log(line);
   const mib = (n: number): number => Math.round((n / 2 ** 20) * 10) / 10;
@@ -190,7 +187,14 @@ async function attackOneReplica(stateDir: string, phaseMs: number, log: (line: s
     limit_mib: mib(limit),
     peak_mib: mib(report.final.peak),
     oom_kills: report.final.oomKills,
-    phases: report.phases.map((p) => ({ name: p.name, usage_mib: mib(p.figures.usage), peak_mib: mib(p.figures.peak), answers: p.tally ?? null })),
+    phases: report.phases.map((p) => ({
+      name: p.name,
+      usage_mib: mib(p.figures.usage),
+      rss_mib: mib(p.figures.rss),
+      cache_mib: mib(p.figures.cache),
+      peak_mib: mib(p.figures.peak),
+      answers: p.tally ?? null,
+    })),
     prober_reviews: report.prober.reviews,
     prober_failures: report.prober.failures.length,
     health_ok: report.prober.healthOk,
@@ -213,6 +217,10 @@ export function clusterTable(r: ClusterResults): string {
     '',
     `One replica in a memory cgroup of ${a.limit_mib} MiB under attack: peak ${a.peak_mib} MiB, OOM kills ${a.oom_kills}; ` +
       `prober ${a.prober_reviews} reviews, ${a.prober_failures} failed; /healthz ${a.health_ok} ok, ${a.health_failed} failed`,
-    ...a.phases.map((p) => `  ${p.name}: ${p.usage_mib} MiB (peak so far ${p.peak_mib} MiB)${p.answers === null ? '' : ` ${JSON.stringify(p.answers)}`}`),
+    ...a.phases.map(
+      (p) =>
+        `  ${p.name}: ${p.usage_mib} MiB (rss ${p.rss_mib}, cache ${p.cache_mib}; peak so far ${p.peak_mib} MiB)` +
+        `${p.answers === null ? '' : ` ${JSON.stringify(p.answers)}`}`,
+    ),
   ].join('\n');
 }

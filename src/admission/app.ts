@@ -16,6 +16,7 @@ import {
   type ReviewLease,
   type ReviewLimits,
 } from './limits.js';
+import { largeBodyCollector } from './gc.js';
 import { createAdmissionMetrics, createBudgetMetrics } from './metrics.js';
 import { reviewRequest, type InjectFn } from './review.js';
 import {
@@ -148,6 +149,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
   const metrics = createAdmissionMetrics(deps.registry, configStatus);
   const budget = new ReviewBudget({ ...DEFAULT_REVIEW_LIMITS, ...deps.limits });
   const budgetMetrics = createBudgetMetrics(deps.registry, budget);
+  const collectLargeBody = largeBodyCollector();
   let closing = false;
   const draining = deps.draining === undefined ? () => closing : () => deps.draining?.() === true || closing;
 
@@ -226,13 +228,19 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         const lease = budget.admit(bodyBytes);
         if (typeof lease === 'string') {
           budgetMetrics.overload.inc({ reason: lease });
+          // Node would read a refused body to its end to keep the connection; for a large
+          // one that is megabytes of garbage per refusal, so the connection goes instead.
+          if (bodyBytes > budget.limits.largeBodyBytes) void reply.header('connection', 'close');
           done(REFUSALS[lease]());
           return;
         }
         request.reviewLease = lease;
         // 'close' comes once the answer is written (or the client is gone): the review's
-        // memory is garbage from then on.
-        reply.raw.once('close', () => lease.release());
+        // memory is garbage from then on, and a large body's is collected (gc.ts).
+        reply.raw.once('close', () => {
+          lease.release();
+          if (bodyBytes > budget.limits.largeBodyBytes) collectLargeBody();
+        });
         done();
       },
     },

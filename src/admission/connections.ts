@@ -23,12 +23,14 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
-  // An idle TLS keep-alive connection costs the process 36-48 KiB (measured: 1,860
-  // connections added 67 MiB to its cgroup; in cluster mode 1,000 held out of 4,000
-  // opened added 48 MiB), so 1,000 cost at most about 48 MiB of the 256Mi limit. The API server opens one connection per concurrent call to a replica and keeps
-  // up to 25 idle ones per API server (Go's MaxIdleConnsPerHost as Kubernetes sets it):
-  // three API servers at 200 mutating requests in flight each stay well within 1,000.
-  max: 1000,
+  // An idle TLS keep-alive connection costs node 24 (OpenSSL 3.5) 57 KiB at the TLS layer
+  // and 73 KiB with HTTP on top, measured over 1,000 connections; a replica in cluster mode
+  // holding 499 of 4,000 opened grew by 55-59 MiB. 256 of them cost about 25 MiB of the
+  // Deployment's 256Mi. The API server opens one connection per concurrent call to a
+  // replica and keeps up to 25 idle ones per API server (client-go's MaxIdleConnsPerHost):
+  // 256 is room for hundreds of reviews in flight at once, each answered in about a
+  // millisecond, and an idle connection makes way for a new one.
+  max: 256,
   // Idle for a second while the API server sends hundreds of reviews a second means the
   // client does not need that connection; it is closed to admit a new one (as nginx frees
   // idle keep-alive connections when it runs out).

@@ -31,17 +31,21 @@ export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
   // 64 KB pod), so 256 queued reviews are answered within a fraction of a second; a replica
   // with more waiting than that is saturated, and the API server retries a 429 on its own.
   maxInFlight: 256,
-  // What the Deployment's 256Mi leaves once the process (85-95 MiB charged to its cgroup
-  // in cluster mode after a warm-up) and 1,000 idle connections (36-48 KiB each) are
-  // counted, with room for V8 to let garbage reach 1.5 times the live heap before it
-  // collects (--heap-growing-percent=50): 48 MiB of estimate is at most about 72 MiB of
-  // heap. Under the e2e attacks (test/e2e/cluster-memory-limit.test.ts) a replica peaked
-  // at 186-203 MiB.
-  memoryBytes: 48 * MiB,
+  // What the Deployment's 256Mi leaves once the process (about 95 MiB charged to its
+  // cgroup in cluster mode after a warm-up, node 24) and 256 idle connections (about 25
+  // MiB) are counted, with room for what V8 lets pile up before it collects: garbage in the
+  // heap up to 1.5 times its live size (--heap-growing-percent=50), and garbage buffers
+  // (a body's socket chunks, its joined copy) up to 64 MB beyond the external memory of
+  // the last collection (V8's external allocation soft limit, which no flag changes).
+  // gc.ts collects that garbage early. Under the e2e attacks
+  // (test/e2e/cluster-memory-limit.test.ts) a replica then peaked at 189 MiB.
+  memoryBytes: 32 * MiB,
   // Every pod the bench and the e2e tests send is under 64 KiB; a pod over it is rare (long
   // env lists, big annotations). A flood of 4 MiB bodies (each reserving 12 MiB raw) then
   // cannot take the whole budget: 8 MiB stays for ordinary reviews, about 25 at once at the
-  // worst-case estimate of a 4 KB review and hundreds at its measured one.
+  // worst-case estimate of a 4 KB review and hundreds at its measured one. Large reviews
+  // share 24 MiB: a 1.5 MiB pod (etcd's limit) of env entries reserves about 14 MiB, 4 MiB
+  // of small objects cannot fit and is refused with 413.
   largeBodyBytes: 64 * 1024,
   smallReserveBytes: 8 * MiB,
 });

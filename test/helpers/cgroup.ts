@@ -30,8 +30,12 @@ export function quantityBytes(q: string): number {
 }
 
 export interface MemoryFigures {
-  /** memory.usage_in_bytes */
+  /** memory.usage_in_bytes: what the limit is held against (anonymous memory, page cache, kernel). */
   usage: number;
+  /** memory.stat rss: the processes' anonymous memory (heap, buffers). */
+  rss: number;
+  /** memory.stat cache: page cache charged here (reclaimable unless dirty or shared memory). */
+  cache: number;
   /** memory.max_usage_in_bytes: the peak since the cgroup was made. */
   peak: number;
   /** Times the limit was hit (memory.failcnt): the kernel reclaimed instead of growing. */
@@ -84,8 +88,12 @@ export class MemoryCgroup {
 
   figures(): MemoryFigures {
     const oom = /^oom_kill (\d+)$/m.exec(this.read('memory.oom_control'));
+    const stat = this.read('memory.stat');
+    const field = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(stat)?.[1] ?? Number.NaN);
     return {
       usage: Number(this.read('memory.usage_in_bytes')),
+      rss: field('rss'),
+      cache: field('cache'),
       peak: Number(this.read('memory.max_usage_in_bytes')),
       limitHits: Number(this.read('memory.failcnt')),
       oomKills: Number(oom?.[1] ?? Number.NaN),

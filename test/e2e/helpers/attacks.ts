@@ -11,7 +11,8 @@ import tls from 'node:tls';
 import type { MemoryCgroup, MemoryFigures } from '../../helpers/cgroup.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 
-const BODY_BYTES = 4 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const BODY_BYTES = 4 * MiB;
 
 interface Review {
   apiVersion: string;
@@ -27,12 +28,12 @@ export function normalReview(uid: string): string {
 }
 
 /**
- * A valid Pod CREATE review of exactly 4 MiB whose pod carries small objects:
+ * A valid Pod CREATE review of exactly `bytes` whose pod carries small objects:
  * 'emptyObjects' fills metadata.managedFields with `{}` (the most heap per byte JSON.parse
  * can be made to build); 'envEntries' fills the first container's env with
  * `{"name":"A","value":"b"}` (a pod the engine then injects).
  */
-export function bigReview(shape: 'emptyObjects' | 'envEntries', uid: string): string {
+export function bigReview(shape: 'emptyObjects' | 'envEntries', uid: string, bytes = BODY_BYTES): string {
   const review = loadFixture<Review>('admission', 'review-v1-pod.json');
   review.request.uid = uid;
   const marker = '"__PAD__"';
@@ -40,11 +41,11 @@ export function bigReview(shape: 'emptyObjects' | 'envEntries', uid: string): st
   if (shape === 'emptyObjects') review.request.object.metadata.managedFields = '__PAD__';
   else review.request.object.spec.containers[0]!.env = '__PAD__';
   const text = JSON.stringify(review);
-  const room = BODY_BYTES - (text.length - marker.length) - 2;
+  const room = bytes - (text.length - marker.length) - 2;
   const units = Math.floor(room / unit.length);
   const pad = `[${unit.repeat(units).slice(0, -1)}${' '.repeat(room - units * unit.length + 1)}]`;
   const body = text.replace(marker, pad);
-  if (Buffer.byteLength(body) !== BODY_BYTES) throw new Error(`bigReview is ${Buffer.byteLength(body)} bytes, not ${BODY_BYTES}`);
+  if (Buffer.byteLength(body) !== bytes) throw new Error(`bigReview is ${Buffer.byteLength(body)} bytes, not ${bytes}`);
   return body;
 }
 
@@ -192,6 +193,8 @@ export interface Prober {
   /** GET /healthz on a fresh connection each time. */
   healthOk: number;
   healthFailed: number;
+  /** Why each failed /healthz failed. */
+  healthErrors: Tally;
   stop(): Promise<void>;
 }
 
@@ -208,6 +211,7 @@ export async function startProber(port: number, everyMs: number): Promise<Prober
     reviews: 0,
     healthOk: 0,
     healthFailed: 0,
+    healthErrors: {},
     running: true,
     stop: async () => {
       p.running = false;
@@ -215,14 +219,14 @@ export async function startProber(port: number, everyMs: number): Promise<Prober
       agent.destroy();
     },
   };
-  const health = (): Promise<boolean> =>
+  const health = (): Promise<Answer> =>
     new Promise((resolve) => {
       const req = https.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, rejectUnauthorized: false, timeout: 10_000 }, (res) => {
         res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
       });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
     });
   const loop = (async () => {
     for (let i = 0; p.running; i++) {
@@ -231,8 +235,12 @@ export async function startProber(port: number, everyMs: number): Promise<Prober
       p.reviews += 1;
       if (a.status !== 200 || a.uid !== uid) p.reviewFailures.push({ ...a, uid });
       if (i % 5 === 0) {
-        if (await health()) p.healthOk += 1;
-        else p.healthFailed += 1;
+        const h = await health();
+        if (h.status === 200) p.healthOk += 1;
+        else {
+          p.healthFailed += 1;
+          count(p.healthErrors, h);
+        }
       }
       await new Promise((r) => setTimeout(r, everyMs));
     }
@@ -249,7 +257,7 @@ export interface Phase {
 export interface AttackReport {
   phases: Phase[];
   final: MemoryFigures;
-  prober: { reviews: number; failures: Answer[]; healthOk: number; healthFailed: number };
+  prober: { reviews: number; failures: Answer[]; healthOk: number; healthFailed: number; healthErrors: Tally };
   /** A review on a new connection once the idle-connection burst was over. */
   freshAfterIdle: Answer;
 }
@@ -258,7 +266,8 @@ export const PHASES = {
   warm: 'warm (400 reviews, 16 at a time)',
   idle: '4,000 idle keep-alive connections',
   empty: '16 concurrent 4 MiB bodies of empty objects',
-  env: '16 concurrent 4 MiB bodies of env entries',
+  env4: '16 concurrent 4 MiB bodies of env entries',
+  env: '16 concurrent 1.5 MiB bodies of env entries',
   slow: '16 concurrent 4 MiB bodies at 256 KiB/s',
   all: 'all three at once, 8 clients each',
 } as const;
@@ -295,7 +304,10 @@ export async function runAttacks(port: number, cgroup: MemoryCgroup, phaseMs: nu
 
     const empty = bigReview('emptyObjects', 'big-empty');
     record(PHASES.empty, await bodyFlood(port, 16, () => empty, sleep(phaseMs)));
-    const env = bigReview('envEntries', 'big-env');
+    const env4 = bigReview('envEntries', 'big-env-4');
+    record(PHASES.env4, await bodyFlood(port, 16, () => env4, sleep(phaseMs)));
+    // As large as a storable pod gets (etcd keeps at most 1.5 MiB): these parse and inject.
+    const env = bigReview('envEntries', 'big-env', 1.5 * MiB);
     record(PHASES.env, await bodyFlood(port, 16, () => env, sleep(phaseMs)));
     record(PHASES.slow, await slowBodies(port, 16, 256 * 1024, sleep(phaseMs)));
     const together = await Promise.all([
@@ -315,7 +327,13 @@ export async function runAttacks(port: number, cgroup: MemoryCgroup, phaseMs: nu
   return {
     phases,
     final: cgroup.figures(),
-    prober: { reviews: prober.reviews, failures: prober.reviewFailures, healthOk: prober.healthOk, healthFailed: prober.healthFailed },
+    prober: {
+      reviews: prober.reviews,
+      failures: prober.reviewFailures,
+      healthOk: prober.healthOk,
+      healthFailed: prober.healthFailed,
+      healthErrors: prober.healthErrors,
+    },
     freshAfterIdle,
   };
 }
@@ -326,7 +344,12 @@ export function attackLines(report: AttackReport, limitBytes: number): string[] 
   const f = report.final;
   return [
     `memory limit ${mib(limitBytes)}; peak ${mib(f.peak)} (${((f.peak / limitBytes) * 100).toFixed(0)} %), limit hits ${f.limitHits}, OOM kills ${f.oomKills}`,
-    ...report.phases.map((p) => `  ${p.name}: usage ${mib(p.figures.usage)}, peak so far ${mib(p.figures.peak)}${p.tally === undefined ? '' : ` ${JSON.stringify(p.tally)}`}`),
-    `  prober: ${report.prober.reviews} reviews, ${report.prober.failures.length} failed; /healthz on new connections ${report.prober.healthOk} ok, ${report.prober.healthFailed} failed`,
+    ...report.phases.map(
+      (p) =>
+        `  ${p.name}: usage ${mib(p.figures.usage)} (rss ${mib(p.figures.rss)}, cache ${mib(p.figures.cache)}), peak so far ${mib(p.figures.peak)}` +
+        `${p.tally === undefined ? '' : ` ${JSON.stringify(p.tally)}`}`,
+    ),
+    `  prober: ${report.prober.reviews} reviews, ${report.prober.failures.length} failed; /healthz on new connections ${report.prober.healthOk} ok, ` +
+      `${report.prober.healthFailed} failed${report.prober.healthFailed > 0 ? ` ${JSON.stringify(report.prober.healthErrors)}` : ''}`,
   ];
 }

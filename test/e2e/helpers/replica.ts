@@ -4,8 +4,9 @@
  * limit read from manifests/install.yaml.
  */
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
 import { WEBHOOK_NODE_FLAGS } from '../../../src/admission/node-flags.js';
 import { quantityBytes, type MemoryCgroup } from '../../helpers/cgroup.js';
@@ -23,10 +24,11 @@ export interface Replica {
  * Starts a webhook replica as the Deployment runs it (`--manage-certs --config-map`, the
  * Deployment's node flags) inside `cgroup`, against the testenv whose state is in
  * `stateDir` (its webhook.kubeconfig holds a token of siding's ServiceAccount), listening
- * on 127.0.0.1 only. Its log goes to `logFile`.
+ * on 127.0.0.1 only.
  */
-export async function startReplicaIn(cgroup: MemoryCgroup, stateDir: string, logFile: string): Promise<Replica> {
-  const log = openSync(logFile, 'w');
+export async function startReplicaIn(cgroup: MemoryCgroup, stateDir: string): Promise<Replica> {
+  // Its output goes through a pipe, as a container's does, and is read here: written to a
+  // file, it would fill page cache that the cgroup pays for. Only the last lines are kept.
   const child = cgroup.spawn(
     process.execPath,
     [
@@ -49,21 +51,28 @@ export async function startReplicaIn(cgroup: MemoryCgroup, stateDir: string, log
       '--cert-secret',
       SIDING.certSecret,
     ],
-    { stdio: ['ignore', log, log] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  closeSync(log);
+  const tail: string[] = [];
+  let resolveListening!: (port: number) => void;
+  const listening = new Promise<number>((resolve) => (resolveListening = resolve));
+  const onLine = (line: string): void => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"[^\n]*"msg":"webhook listening"/.exec(line);
+    if (m !== null) resolveListening(Number(m[1]));
+  };
+  createInterface({ input: child.stdout! }).on('line', onLine);
+  createInterface({ input: child.stderr! }).on('line', onLine);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const tail = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : '');
-  let port = 0;
-  for (let i = 0; port === 0; i++) {
-    if (i >= 600 || child.exitCode !== null || child.signalCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`the replica did not start listening: ${tail()}`);
-    }
-    const m = /"url":"https:\/\/127\.0\.0\.1:(\d+)"[^\n]*"msg":"webhook listening"/.exec(readFileSync(logFile, 'utf8'));
-    if (m !== null) port = Number(m[1]);
-    else await new Promise((r) => setTimeout(r, 100));
-  }
+  const port = await Promise.race([
+    listening,
+    exited.then(() => Promise.reject(new Error(`the replica exited before listening: ${tail.join('\n')}`))),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the replica did not listen within 60 s: ${tail.join('\n')}`)), 60_000)),
+  ]).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
   return {
     child,
     port,
