@@ -36,8 +36,9 @@ ENV NODE_ENV=production
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
-# `siding` on PATH, so the injected containers can run `siding init` and `siding proxy`.
-RUN ln -s /app/dist/cli.js /usr/local/bin/siding && chmod 0755 /app/dist/cli.js
+# `siding` on PATH, so the injected containers can run `siding init` and `siding proxy`
+# (dist/siding.cjs runs init from its own CommonJS bundle, every other command from dist/cli.js).
+RUN ln -s /app/dist/siding.cjs /usr/local/bin/siding && chmod 0755 /app/dist/siding.cjs /app/dist/cli.js
 # Non-root by default (the webhook's runAsUser); the injected init container sets
 # runAsUser 0 because iptables needs it.
 USER 65532:65532

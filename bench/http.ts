@@ -57,12 +57,12 @@ export interface HttpResults {
   webhookExit: number | null;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: string;
 }
 
-function post(url: string, body: string): Promise<Answer> {
+export function post(url: string, body: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     // The bench only talks to its own servers on loopback; the certificate is checked by
     // the webhook's own tests, here it is the load that matters.
@@ -110,7 +110,7 @@ async function measured(server: Server, spec: LoadSpec, ticks: number): Promise<
   return { ...r, server_cpu_us: answered > 0 ? (cpu / answered) * 1e6 : Number.NaN };
 }
 
-function listeningUrl(text: string): string | undefined {
+export function listeningUrl(text: string): string | undefined {
   for (const line of text.split('\n')) {
     if (!line.includes('webhook listening')) continue;
     try {

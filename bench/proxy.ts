@@ -4,20 +4,20 @@
  *   direct    no redirect anywhere: the client talks to the server
  *   pipe      the client pod redirected to a bare Node.js pipe (where the proxy would listen)
  *             that pipes every connection to one fixed address: the runtime's ceiling
- *   outbound  the client pod redirected (siding init, seed flags) through its siding proxy
+ *   outbound  the client pod redirected (siding init, Istio's flags) through its siding proxy
  *   both      both pods redirected, each through its own proxy (outbound hop + inbound hop)
  * Every program runs in its own process. Needs root; skipped loudly without it.
  */
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { initPrerequisite, Lab, PEER4, PROXY, run, SEED } from '../test/integration/init-lib.js';
+import { initPrerequisite, Lab, PEER4, PROXY, run, ISTIO_INIT_ARGS } from '../test/integration/init-lib.js';
 import { CLI, clockTicks, cpuSeconds, median, residentMemory } from './procs.js';
 import { PORTS } from './proxy-ports.js';
 import { machine, type Machine } from './report.js';
 
 const LOAD = fileURLToPath(new URL('./proxy-load.ts', import.meta.url));
-/** Where the seed's redirect sends the client pod's outbound TCP (siding init -p). */
+/** Where the redirect sends the client pod's outbound TCP (siding init -p). */
 const OUTBOUND_PORT = 15001;
 export const SCENARIOS = ['direct', 'pipe', 'outbound', 'both'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -153,7 +153,7 @@ export async function benchProxy(s: ProxyBenchSettings): Promise<ProxyOutcome> {
     // The client pod is redirected from here on. The bare pipe sits where the proxy will: on
     // the outbound port, as the proxy's UID, so the client's connection takes the same
     // redirect and the pipe's the same way out; it just ignores the original destination.
-    const init = await lab.cli(SEED);
+    const init = await lab.cli(ISTIO_INIT_ARGS);
     if (init.code !== 0) throw new Error(`siding init in the client pod: ${init.stderr}`);
     const pipeTo = async (port: number): Promise<ChildProcess> => {
       const child = spawnIn('pod', PROXY, ['--import', 'tsx', LOAD, 'pipe', JSON.stringify({ listen: OUTBOUND_PORT, host: PEER4, port })]);
@@ -204,7 +204,7 @@ export async function benchProxy(s: ProxyBenchSettings): Promise<ProxyOutcome> {
     const connsOutbound = await connsRun('outbound');
 
     // The server pod is redirected too: two proxies between the pods.
-    const initB = await run('ip', ['netns', 'exec', lab.peer, process.execPath, CLI, ...SEED]);
+    const initB = await run('ip', ['netns', 'exec', lab.peer, process.execPath, CLI, ...ISTIO_INIT_ARGS]);
     if (initB.code !== 0) throw new Error(`siding init in the server pod: ${initB.stderr}`);
     await startProxy('peer');
     rr.both = { c1: await rrRun('both', 1), c16: await rrRun('both', 16) };

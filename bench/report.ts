@@ -1,10 +1,11 @@
 /**
- * Machine facts, the targets from issue 5, and the readable tables `npm run bench` prints.
+ * Machine facts, the performance targets (BENCHMARKS.md), and the readable tables `npm run bench` prints.
  */
 import os from 'node:os';
 import type { EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { SIZES } from './fixtures.js';
+import type { HostileResults } from './hostile.js';
 import { CONCURRENCY, type HttpResults } from './http.js';
 import type { InitOutcome } from './init.js';
 
@@ -43,7 +44,7 @@ export interface Target {
 
 export const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 
-/** The issue's targets, evaluated on this run. The typical pod's are taken at c=16, as the issue says. */
+/** The performance targets (BENCHMARKS.md), evaluated on this run. The typical pod's are taken at c=16, as they are set. */
 export function targets(http: HttpResults | undefined, init: InitOutcome | undefined): Target[] {
   const out: Target[] = [];
   const typical = http?.webhook.typical.c16;
@@ -54,7 +55,7 @@ export function targets(http: HttpResults | undefined, init: InitOutcome | undef
   out.push({ name: 'typical pod, c=16: p99', target: '<= 10 ms', measured: `${fmt(typical?.p99_ms, 2)} ms`, met: typical === undefined ? undefined : typical.p99_ms <= 10 });
   const ratio = typical !== undefined && typicalBase !== undefined ? typical.rps / typicalBase.rps : undefined;
   out.push({ name: 'typical pod, c=16: siding / baseline', target: '>= 0.50', measured: fmt(ratio, 2), met: ratio === undefined ? undefined : ratio >= 0.5 });
-  // The issue names no concurrency for the large pod: one review at a time is its own
+  // The targets name no concurrency for the large pod: one review at a time is its own
   // latency; at c=16 sixteen 64 KB reviews queue on one event loop (see BENCHMARKS.md).
   out.push({ name: 'large pod, c=1: p99', target: '<= 25 ms', measured: `${fmt(large1?.p99_ms, 2)} ms`, met: large1 === undefined ? undefined : large1.p99_ms <= 25 });
   out.push({ name: 'large pod, c=16: p99', target: '<= 25 ms', measured: `${fmt(large?.p99_ms, 2)} ms`, met: large === undefined ? undefined : large.p99_ms <= 25 });
@@ -67,6 +68,11 @@ export function targets(http: HttpResults | undefined, init: InitOutcome | undef
     measured: ran === undefined ? 'n/a' : `IPv4 ${ran.execs_per_family.ipv4}, IPv6 ${ran.execs_per_family.ipv6}`,
     met: perFamily === undefined ? undefined : perFamily <= 3,
   });
+  const wall = ran?.istio_ratio_wall ?? undefined;
+  const cpu = ran?.istio_ratio_cpu ?? undefined;
+  out.push({ name: 'siding init ÷ istio-iptables: wall', target: '<= 1.5', measured: fmt(wall, 2), met: wall === undefined ? undefined : wall <= 1.5 });
+  out.push({ name: 'siding init ÷ istio-iptables: CPU', target: '<= 1.5', measured: fmt(cpu, 2), met: cpu === undefined ? undefined : cpu <= 1.5 });
+  out.push({ name: 'siding init: peak memory', target: '<= 45 MiB', measured: `${fmt(ran?.peak_mib, 1)} MiB`, met: ran === undefined ? undefined : ran.peak_mib <= 45 });
   out.push({
     name: 'webhook RSS after c=64',
     target: '< 120 MB',
@@ -126,21 +132,34 @@ export function engineTable(engine: Record<Size, EngineResult>): string {
 export function initTable(init: InitOutcome): string {
   if ('skipped' in init) return `siding init: SKIPPED (${init.skipped})`;
   const r = init.rules;
+  const row = (what: string, st: { median_ms: number; min_ms: number; max_ms: number; cpu_median_ms: number; peak_mib: number }): string[] => [
+    what,
+    fmt(st.median_ms, 1),
+    fmt(st.min_ms, 1),
+    fmt(st.max_ms, 1),
+    fmt(st.cpu_median_ms, 1),
+    fmt(st.peak_mib, 1),
+  ];
   return [
-    `siding init in a fresh network namespace, ${init.runs} runs each, interleaved (backend ${init.backend})`,
+    `siding init in a fresh network namespace with a pod address, Istio's default flags, ${init.runs} runs each, interleaved (backend ${init.backend})`,
     table(
-      ['what', 'median ms', 'min ms', 'max ms'],
+      ['what', 'median ms', 'min ms', 'max ms', 'CPU ms (median)', 'peak MiB (max)'],
       [
-        ['siding init (node dist/cli.js init <seed> --netns)', fmt(init.median_ms, 1), fmt(init.min_ms, 1), fmt(init.max_ms, 1)],
-        [`iptables-${init.backend}-restore of the same payload`, fmt(init.restore_median_ms, 1), fmt(init.restore_min_ms, 1), fmt(init.restore_max_ms, 1)],
-        ['node -e 0 (floor of any Node.js program)', fmt(init.node_floor_median_ms, 1), '', ''],
+        row('siding init (node dist/siding.cjs init, inside the namespace)', init),
+        ...(init.istio === null ? [] : [row(`istio-iptables ${init.istio.version}, the same flags`, init.istio)]),
+        row('node -e 0 (floor of any Node.js program)', init.node_floor),
+        [`iptables-${init.backend}-restore of siding's payload`, fmt(init.restore_median_ms, 1), fmt(init.restore_min_ms, 1), fmt(init.restore_max_ms, 1), '', ''],
       ],
     ),
-    `siding / restore: ${fmt(init.ratio, 1)}x`,
-    `programs run by siding init: ${init.execs} (IPv4 ${init.execs_per_family.ipv4}, IPv6 ${init.execs_per_family.ipv6}): ${init.programs.join(', ')}`,
+    init.istio === null
+      ? 'siding ÷ istio-iptables: not measured (istio-iptables is not built)'
+      : `siding ÷ istio-iptables: wall ${fmt(init.istio_ratio_wall ?? undefined, 2)}, CPU ${fmt(init.istio_ratio_cpu ?? undefined, 2)}`,
+    `siding ÷ restore: ${fmt(init.ratio, 1)}x`,
     init.execve === undefined
       ? 'execve calls (strace): strace not installed'
-      : `execve calls in the whole process tree (strace -f): ${init.execve}: ${(init.execve_programs ?? []).join(', ')}`,
+      : `execve calls in the process tree of one run (strace -f): siding ${init.execve} (${(init.execve_programs ?? []).join(', ')})` +
+        (init.istio?.execve === undefined ? '' : `; istio-iptables ${init.istio.execve} (${(init.istio.execve_programs ?? []).join(', ')})`),
+    `programs siding init runs with --netns (CNI mode): ${init.execs} (IPv4 ${init.execs_per_family.ipv4}, IPv6 ${init.execs_per_family.ipv6}): ${init.programs.join(', ')}`,
     `rules for ${r.excluded_ports} excluded ports + ${r.excluded_cidrs} excluded CIDRs: ${r.rules} rules, ${(r.payload_bytes / 1024).toFixed(0)} KB payload;` +
       ` parse ${fmt(r.parse_median_ms, 2)} ms, buildRules ${fmt(r.build_median_ms, 2)} ms, render ${fmt(r.render_median_ms, 2)} ms (medians)`,
   ].join('\n');
@@ -156,10 +175,28 @@ export function memoryLine(http: HttpResults): string {
 
 export function targetsTable(ts: Target[]): string {
   return (
-    'Targets (issue 5)\n' +
+    'Targets\n' +
     table(
       ['target', 'wanted', 'measured', ''],
       ts.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not run' : t.met ? 'met' : 'MISSED']),
+    )
+  );
+}
+
+export function hostileTable(h: HostileResults): string {
+  return (
+    `Hostile values (${h.reviews} reviews at the size limit, median of ${h.rounds} each), over HTTPS, one at a time\n` +
+    table(
+      ['review', 'ms', 'body KB'],
+      [
+        ['typical review alone (p50 / p99)', `${fmt(h.typical.p50_ms, 2)} / ${fmt(h.typical.p99_ms, 2)}`, ''],
+        ['hostile reviews (p50 / p99)', `${fmt(h.hostile.p50_ms, 2)} / ${fmt(h.hostile.p99_ms, 2)}`, ''],
+        [`slowest hostile: ${h.slowest.name}`, fmt(h.slowest.ms, 2), fmt(h.slowest.body_bytes / 1024)],
+        [`slowest with one key: ${h.slowest_one_key.name}`, fmt(h.slowest_one_key.ms, 2), fmt(h.slowest_one_key.body_bytes / 1024)],
+        [`largest pod: ${h.largest_pod.name}`, fmt(h.largest_pod.ms, 2), fmt(h.largest_pod.body_bytes / 1024)],
+        ['typical review sent behind a hostile one (p50 / p99 / max)', `${fmt(h.behind_hostile.p50_ms, 2)} / ${fmt(h.behind_hostile.p99_ms, 2)} / ${fmt(h.behind_hostile.max_ms, 2)}`, ''],
+        [`${h.unknown_keys.keys} near-miss unknown keys (answer ${fmt(h.unknown_keys.answer_bytes / 1024, 1)} KB)`, fmt(h.unknown_keys.ms, 2), fmt(h.unknown_keys.body_bytes / 1024)],
+      ],
     )
   );
 }

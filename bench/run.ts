@@ -5,10 +5,11 @@
  *
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
- * per engine task (default 2000), BENCH_ONLY=http,engine,init,proxy,cluster to run a subset (the
+ * per engine task (default 2000), BENCH_ONLY=http,engine,init,proxy,hostile,cluster to run a subset (the
  * other parts' results already in bench/results.json are kept), BENCH_PROXY_BULK_MB of the
  * proxy's bulk transfer (default 1024), BENCH_PROXY_HELD idle connections for its memory
- * reading (default 1000), BENCH_PROXY_READY_RUNS starts timed (default 5),
+ * reading (default 1000), BENCH_PROXY_READY_RUNS starts timed (default 5), BENCH_HOSTILE_ROUNDS
+ * times each review of the hostile-value corpus is sent (default 3),
  * BENCH_SETTLE seconds idle before the settled memory reading (default 30),
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
@@ -25,11 +26,12 @@ import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
 import { benchCluster, clusterPrerequisite, clusterTable, type ClusterOutcome } from './cluster.js';
 import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
+import { benchHostile, type HostileResults } from './hostile.js';
 import { benchHttp, type HttpResults } from './http.js';
 import { benchInit, type InitOutcome } from './init.js';
 import { benchProxy, type ProxyOutcome } from './proxy.js';
 import { proxyTable, proxyTargets } from './proxy-report.js';
-import { engineTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
+import { engineTable, hostileTable, httpTable, initTable, machine, memoryLine, targets, targetsTable } from './report.js';
 
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 
@@ -52,7 +54,8 @@ const attackPhaseS = setting('BENCH_ATTACK_PHASE', 12, 2, 600);
 const proxyBulkMb = setting('BENCH_PROXY_BULK_MB', 1024, 1, 16384);
 const proxyHeld = setting('BENCH_PROXY_HELD', 1000, 1, 20000);
 const proxyReadyRuns = setting('BENCH_PROXY_READY_RUNS', 5, 1, 50);
-const PARTS = ['http', 'engine', 'init', 'proxy', 'cluster'] as const;
+const hostileRounds = setting('BENCH_HOSTILE_ROUNDS', 3, 1, 20);
+const PARTS = ['http', 'engine', 'init', 'proxy', 'hostile', 'cluster'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
 const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -108,12 +111,19 @@ if (wants('cluster')) {
 }
 
 info.loadavg_end = os.loadavg()[0] ?? 0;
+let hostile: HostileResults | undefined;
+if (wants('hostile')) {
+  log(`hostile values: the corpus of test/helpers/hostile.ts, ${hostileRounds} rounds...`);
+  hostile = await benchHostile({ rounds: hostileRounds, log });
+}
+
 const ts = [...(http === undefined && init === undefined ? [] : targets(http, init)), ...(proxy === undefined ? [] : proxyTargets(proxy))];
 const sections = [
   ...(http === undefined ? [] : [httpTable(http, durationS), memoryLine(http)]),
   ...(engine === undefined ? [] : [engineTable(engine)]),
   ...(init === undefined ? [] : [initTable(init)]),
   ...(proxy === undefined ? [] : [proxyTable(proxy)]),
+  ...(hostile === undefined ? [] : [hostileTable(hostile)]),
   ...(cluster === undefined || 'skipped' in cluster ? [] : [clusterTable(cluster)]),
   targetsTable(ts),
   `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -122,9 +132,9 @@ process.stdout.write(`\n${sections.join('\n\n')}\n`);
 
 const initJson =
   init === undefined
-    ? { skipped: 'not run (BENCH_ONLY)', median_ms: null, restore_median_ms: null, execs: null }
+    ? { skipped: 'not run (BENCH_ONLY)', median_ms: null, restore_median_ms: null, execs: null, istio_ratio_wall: null, istio_ratio_cpu: null, peak_mib: null }
     : 'skipped' in init
-      ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null }
+      ? { skipped: init.skipped, median_ms: null, restore_median_ms: null, execs: null, istio_ratio_wall: null, istio_ratio_cpu: null, peak_mib: null }
       : init;
 const fresh: Record<string, unknown> = {
   machine: info,
@@ -150,6 +160,7 @@ const fresh: Record<string, unknown> = {
   memory: http?.memory ?? null,
   webhook_exit_code: http?.webhookExit ?? null,
   proxy: proxy ?? null,
+  hostile: hostile ?? null,
   targets: ts,
   elapsed_s: Math.round((Date.now() - started) / 1000),
 };
@@ -160,6 +171,7 @@ const KEYS_OF: Record<(typeof PARTS)[number], string[]> = {
   init: ['init'],
   proxy: ['proxy'],
   cluster: ['cluster'],
+  hostile: ['hostile'],
 };
 const previous = only.length > 0 && existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>) : {};
 const results: Record<string, unknown> = { ...fresh };

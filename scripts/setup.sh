@@ -2,8 +2,9 @@
 # Installs everything the full test suite needs on a fresh Debian machine, idempotently:
 # system packages (as root), Node.js 24 when the machine's node is older
 # (scripts/install-node.sh: from the npm registry into a cache outside the clone), npm
-# dependencies, and the Kubernetes binaries for the e2e suite (built from Go modules once,
-# cached outside the clone by version). `npm test` (scripts/test.sh) runs on that Node.
+# dependencies, and the Go-built test binaries (built from Go modules once, cached outside
+# the clone by version): the Kubernetes binaries for the e2e suite and istio-iptables for
+# the differential suite of `siding init`. `npm test` (scripts/test.sh) runs on that Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,8 @@ echo "setup: npm ci (node $(node --version) in $node_bin)"
 npm ci --no-audit --no-fund --loglevel=error
 
 if command -v go >/dev/null 2>&1; then
+  bash scripts/build-peers.sh
   bash scripts/build-kube.sh
 else
-  echo "setup: no Go toolchain; the e2e suite will skip (fails under CI=true)" >&2
+  echo "setup: no Go toolchain; the e2e and differential suites will skip (fails under CI=true)" >&2
 fi

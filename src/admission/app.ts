@@ -6,6 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
+import { displayValue } from '../grammar/index.js';
 import { injectPod } from '../inject/index.js';
 import {
   DEFAULT_REVIEW_LIMITS,
@@ -25,17 +26,8 @@ import {
   errorResponseSchema,
   healthResponseSchema,
 } from './schemas.js';
+import type { ConfigStatus } from './config-status.js';
 import type { AdmissionReviewRequest, AdmissionReviewResponse } from './types.js';
-
-/** What a config source reports about itself; shown by /readyz and the config_ok metric. */
-export interface ConfigStatus {
-  /** true while there is a valid config to serve with (perhaps an older one, see lastError). */
-  ok: boolean;
-  /** Where the config comes from, e.g. "built-in default", "file /etc/siding/config.yaml". */
-  detail: string;
-  /** Why the most recent update was rejected, if it was. */
-  lastError?: string;
-}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -92,7 +84,7 @@ const REFUSALS: Record<Refusal, () => HttpError> = {
  * the fields it names (what fast-json-stringify would write for it). The patch is base64
  * (review.ts makes it with Buffer#toString('base64'), and nothing else sets it): its
  * alphabet needs no escaping, so it is copied in without another scan of its kilobytes
- * (JSON.stringify of a 4 KB string costs about 10 µs here).
+ * (which JSON.stringify would do; BENCHMARKS.md, item 8, has what that cost).
  */
 export function serializeReview(review: AdmissionReviewResponse): string {
   const r = review.response;
@@ -269,9 +261,11 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       }
       const line: Record<string, unknown> = {
         uid: review.request.uid,
-        namespace: result.namespace ?? review.request.namespace,
+        // Every field is bounded: names are shown escaped and cut, the message and warnings
+        // list at most MAX_REPORTED_PROBLEMS problems of bounded length each.
+        namespace: result.namespace ?? (review.request.namespace === undefined ? undefined : displayValue(review.request.namespace)),
         pod: result.pod,
-        kind: review.request.kind.kind,
+        kind: displayValue(review.request.kind.kind),
         operation: review.request.operation,
         decision: result.decision,
         reason: result.reason,
@@ -289,8 +283,8 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       // The parsed review (a 64 KB pod is hundreds of kilobytes of objects) is not needed
       // any more, but fastify keeps the request, and with it the body, until the answer is
       // flushed to the socket. Under load that outlives young-generation collections, so
-      // every review's pod was promoted to the old generation: releasing it here cut the
-      // RSS after a c=64 run of large pods from 160 to 125 MB (BENCHMARKS.md, item 8).
+      // every review's pod was promoted to the old generation: releasing it here cuts the
+      // resident memory under load (BENCHMARKS.md, item 8, has the figures).
       request.body = undefined as unknown as AdmissionReviewRequest;
       return answer;
     },

@@ -1,7 +1,7 @@
 /**
  * Where the webhook's JSON log goes by default: stdout, written in batches. One line per
- * review written straight through cost a write(2) per review, about 3.5 µs of a typical
- * review's 90 (BENCHMARKS.md, item 8). Lines are buffered until LOG_BATCH_BYTES have
+ * review written straight through cost a write(2) per review, a measurable share of a
+ * typical review's CPU (BENCHMARKS.md, item 8). Lines are buffered until LOG_BATCH_BYTES have
  * gathered or LOG_FLUSH_MS have passed, and flushed synchronously when the process exits
  * (normally, on a signal handled by `siding webhook`, or after an uncaught exception). A
  * SIGKILL loses at most the last LOG_FLUSH_MS of lines.

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ConfigStatus } from './app.js';
+import type { ConfigStatus } from './config-status.js';
 
 /** Every metric the webhook exports; names and labels are documented in docs/webhook.md. */
 export interface AdmissionMetrics {

@@ -3,12 +3,12 @@
  * `command`, scripts/kube-testenv.sh, the bench); test/unit/admission-node-flags.test.ts
  * checks that they all agree with this list.
  *
- * Why: after a concurrency-64 load the webhook sat at 125-165 MB RSS against a target of
- * < 120 MB, and the excess was V8's heap sizing, not live data: the young generation grows to
- * two 16 MB semi-spaces, and old space grows to about three times its live size before a
- * mark-compact. With these two flags the same load leaves 104-111 MB, at the same reviews/s
- * within noise. BENCHMARKS.md (item 8) has the heap analysis and the
- * alternatives tried.
+ * Why: after a concurrency-64 load the webhook sat above its memory target, and the excess
+ * was V8's heap sizing, not live data: the young generation grows to its largest
+ * semi-spaces, and old space grows to a multiple of its live size before a mark-compact.
+ * With these two flags the same load stays under the target at the same reviews/s within
+ * noise. BENCHMARKS.md (item 8) has the figures, the heap analysis and the alternatives
+ * tried.
  *
  * They must be on the node command line: V8 fixes the semi-space size when it sets up the
  * heap, so `v8.setFlagsFromString` at start-up is too late, and `NODE_OPTIONS` does not

@@ -17,6 +17,7 @@ import type { InjectionConfig } from '../config/index.js';
 import type { InjectContext, InjectOutcome } from '../inject/types.js';
 import { serializePatch } from '../inject/patch-json.js';
 import { errorMessage } from '../errors/index.js';
+import { displayValue } from '../grammar/index.js';
 import type { AdmissionRequest, AdmissionResponse } from './types.js';
 
 export type InjectFn = (pod: V1Pod, ctx: InjectContext, config: InjectionConfig) => InjectOutcome;
@@ -60,7 +61,8 @@ export function reviewRequest(request: AdmissionRequest, getConfig: () => Inject
   // fallback for hand-made reviews. Guessing "default" could inject into an excluded namespace.
   const namespace = nonEmpty(request.namespace) ?? nonEmpty(pod.metadata?.namespace);
   if (namespace === undefined) throw new BadReviewError('request.namespace (or request.object.metadata.namespace) is required for a Pod');
-  const where = { namespace, ...(podName === undefined ? {} : { pod: podName }) };
+  // For the log line and metrics: escaped and cut, so a hostile name cannot forge or flood them.
+  const where = { namespace: displayValue(namespace), ...(podName === undefined ? {} : { pod: displayValue(podName) }) };
 
   let outcome: InjectOutcome;
   try {

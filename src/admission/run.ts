@@ -8,7 +8,8 @@ import type { InjectionConfig } from '../config/index.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { KubeWebhookOptions } from '../kube/options.js';
 import type { KubeParts } from '../kube/webhook.js';
-import type { ConfigStatus, LogLevel } from './app.js';
+import type { LogLevel } from './app.js';
+import type { ConfigStatus } from './config-status.js';
 import type { ListenAddress } from './listen.js';
 import { batchedStdout } from './logdest.js';
 import { missingNodeFlags } from './node-flags.js';
@@ -31,7 +32,7 @@ export interface WebhookOptions {
 
 /** Loads the config (throws ConfigError), picks the TLS source, and starts listening. */
 export async function startWebhook(options: WebhookOptions): Promise<WebhookServer> {
-  // The file parser (and yaml, about 5 MB of memory) is loaded only when there is a file.
+  // The file parser (and yaml, megabytes of memory) is loaded only when there is a file.
   const config: InjectionConfig =
     options.configFile === undefined ? DEFAULT_CONFIG : await (await import('../config/parse.js')).loadConfigFile(options.configFile);
   const status: ConfigStatus = {
@@ -45,8 +46,8 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
 
   // The certificate Secret must exist before the server can listen, so the kube parts
   // start first and log through a stand-in until the app's logger exists.
-  // The Kubernetes client is loaded only in cluster mode: it costs about 70 MB of memory
-  // and half a second of start-up that a webhook serving files does not need.
+  // The Kubernetes client is loaded only in cluster mode: it costs memory and start-up time
+  // (BENCHMARKS.md) that a webhook serving files does not need.
   let kube: KubeParts | undefined;
   let attachLog: ((log: FastifyBaseLogger) => void) | undefined;
   if (options.kube !== undefined) {

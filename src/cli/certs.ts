@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors/index.js';
+import { displayValue, parseWholeNumber, STRICT } from '../grammar/index.js';
 import {
   generateCertificateFiles,
   MAX_VALIDITY_DAYS,
@@ -67,9 +68,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 function parseDays(flag: string, value: string): number {
-  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_VALIDITY_DAYS) {
-    throw new InputError(`invalid value '${value}' for ${flag}: must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}`);
-  }
-  return n;
+  const n = parseWholeNumber(value, { min: 1, max: MAX_VALIDITY_DAYS, unit: 'days' }, STRICT);
+  if (!n.ok) throw new InputError(`invalid value '${displayValue(value)}' for ${flag}: ${n.reason}`);
+  return n.value;
 }

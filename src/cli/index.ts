@@ -1,15 +1,12 @@
-import { Command, CommanderError } from 'commander';
-import { errorMessage, InitFlagError, InputError, ProxyFlagError, ValidationError } from '../errors/index.js';
+import { Command } from 'commander';
 import { VERSION } from '../version.js';
-
-/** Exit codes shared by every command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, validation: 126 } as const;
+import { runProgram } from './run.js';
 
 type Register = (program: Command) => void;
 
 /**
  * Every command, loaded on demand: `siding init` runs in every pod start, so it must not
- * pay for loading fastify and the Kubernetes client (about 0.7 s on 2 cores).
+ * pay for loading fastify and the Kubernetes client (BENCHMARKS.md has what that costs).
  */
 const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   webhook: async () => (await import('./webhook.js')).registerWebhook,
@@ -41,24 +38,5 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
  * long-running servers) keep control of the process.
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = await buildProgram(argv);
-  program.commands.forEach((c) => c.exitOverride());
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      // help and version "errors" are successes; everything else is a usage error.
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return;
-    }
-    process.stderr.write(`siding: ${errorMessage(e)}\n`);
-    process.exitCode = exitCodeFor(e);
-  }
-}
-
-/** Maps an error to the documented exit code (README, "Exit codes"). */
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof InitFlagError || e instanceof ProxyFlagError || e instanceof InputError) return EXIT.usage;
-  if (e instanceof ValidationError) return EXIT.validation;
-  return EXIT.failure;
+  await runProgram(await buildProgram(argv), argv);
 }

@@ -3,7 +3,7 @@ import { InputError } from '../errors/index.js';
 import { LOG_LEVELS, type LogLevel } from '../admission/app.js';
 import { DEFAULT_LISTEN, parseListenAddress } from '../admission/listen.js';
 import { startWebhook } from '../admission/run.js';
-import { DEFAULTS as KUBE_DEFAULTS, parseKubeFlags, wantsKube, type RawKubeFlags } from '../kube/options.js';
+import { KUBE_FLAG_DEFAULTS, parseKubeFlags, wantsKube, type RawKubeFlags } from '../kube/options.js';
 
 interface WebhookFlags extends RawKubeFlags {
   listen: string;
@@ -23,11 +23,11 @@ export function registerWebhook(program: Command): void {
     .option('--config <file>', 'injection config (YAML or JSON); default the built-in config')
     .addOption(new Option('--log-level <level>', 'JSON log level').choices(LOG_LEVELS).default('info'))
     .option('--manage-certs', 'keep CA and serving certificate in a Secret, patch our caBundle and rotate before expiry (in-cluster)')
-    .option('--namespace <ns>', `siding's namespace (default: $POD_NAMESPACE, else ${KUBE_DEFAULTS.namespace})`)
-    .option('--service <name>', `Service the API server calls (certificate names, caBundle target; default ${KUBE_DEFAULTS.service})`)
-    .option('--webhook-config <name>', `MutatingWebhookConfiguration whose caBundle is patched (default ${KUBE_DEFAULTS.webhookConfig})`)
-    .option('--cert-secret <name>', `Secret holding the certificates (default ${KUBE_DEFAULTS.certSecret})`)
-    .option('--config-map <name>', `watch this ConfigMap (key ${KUBE_DEFAULTS.configKey}) for the injection config; --config or the built-in config serves until it loads`)
+    .option('--namespace <ns>', `siding's namespace (default: $POD_NAMESPACE, else ${KUBE_FLAG_DEFAULTS.namespace})`)
+    .option('--service <name>', `Service the API server calls (certificate names, caBundle target; default ${KUBE_FLAG_DEFAULTS.service})`)
+    .option('--webhook-config <name>', `MutatingWebhookConfiguration whose caBundle is patched (default ${KUBE_FLAG_DEFAULTS.webhookConfig})`)
+    .option('--cert-secret <name>', `Secret holding the certificates (default ${KUBE_FLAG_DEFAULTS.certSecret})`)
+    .option('--config-map <name>', `watch this ConfigMap (key ${KUBE_FLAG_DEFAULTS.configKey}) for the injection config; --config or the built-in config serves until it loads`)
     .option('--kubeconfig <file>', 'kubeconfig for the API (default: $KUBECONFIG, then the in-cluster service account, then ~/.kube/config)')
     .option('--ca-validity-days <days>', 'with --manage-certs: validity of each new CA (default 1825)')
     .option('--cert-validity-days <days>', 'with --manage-certs: validity of each serving certificate (default 365)')

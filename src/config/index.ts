@@ -1,18 +1,15 @@
 /** Public surface of src/config: the typed injection config, its default, its parser. */
 export type {
-  CidrSpec,
   EnvVar,
   InitConfig,
   InjectionConfig,
   InterceptionMode,
   LabelSelector,
   LabelSelectorRequirement,
-  PortRange,
-  PortSpec,
   ProxyConfig,
   ProxyVolume,
   PullPolicy,
-  RedirectConfig,
+  RedirectDefaults,
   ResourceList,
   Resources,
 } from './types.js';

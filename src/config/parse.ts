@@ -5,40 +5,44 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError, errorMessage } from '../errors/index.js';
+import { ConfigError, errorMessage, ProblemList } from '../errors/index.js';
 import { DEFAULT_CONFIG, MAX_DRAIN_SECONDS, MAX_PROXY_CONNECTIONS, XTABLES_LOCK_VOLUME } from './defaults.js';
+import {
+  displayValue,
+  editDistance,
+  MAX_LIST_ITEMS,
+  parseCidrList,
+  parseCidrSelection,
+  parseInterfaceList,
+  parsePortList,
+  parsePortSelection,
+  STRICT,
+  type Cidr,
+  type CidrSelection,
+  type Parsed,
+  type PortRange,
+  type PortSelection,
+} from '../grammar/index.js';
 import type {
-  CidrSpec,
   EnvVar,
   InjectionConfig,
   LabelSelector,
   LabelSelectorRequirement,
-  PortRange,
-  PortSpec,
   ProxyVolume,
   PullPolicy,
   ResourceList,
   Resources,
 } from './types.js';
 import {
-  displayValue,
-  editDistance,
   isDnsLabel,
   isLabelKey,
   isLabelValue,
-  MAX_LIST_ENTRIES,
   MAX_PATH_CHARS,
   parseAbsolutePath,
-  parseCidrList,
-  parseCidrSpec,
   parseImage,
   parseInterceptionMode,
-  parseInterfaceList,
-  parsePortList,
-  parsePortSpec,
   parseQuantity,
   quantityValue,
-  type Parsed,
 } from './values.js';
 
 /** A config file larger than this is not a config file; refuse before parsing it. */
@@ -49,17 +53,22 @@ const MAX_ID = 2147483647;
 export const RESERVED_PROXY_ENV = ['POD_NAME', 'POD_NAMESPACE', 'INSTANCE_IP'] as const;
 export { XTABLES_LOCK_VOLUME } from './defaults.js';
 
+/** The same port syntax as the annotations (src/inject/annotations.ts). */
+const SINGLE_PORTS = { syntax: STRICT, ranges: false } as const;
+const PORT_RANGES = { syntax: STRICT, ranges: true } as const;
+
 type Mutable<T> = T extends readonly (infer U)[]
   ? Mutable<U>[]
   : T extends object
     ? { -readonly [K in keyof T]: Mutable<T[K]> }
     : T;
 
+/** Every problem of one file, bounded (ProblemList); a message function runs only when shown. */
 class Problems {
-  readonly list: string[] = [];
+  readonly list = new ProblemList();
   constructor(private readonly source: string) {}
-  add(path: string, message: string): void {
-    this.list.push(`${this.source}: ${path === '' ? '(top level)' : path}: ${message}`);
+  add(path: string, message: string | (() => string)): void {
+    this.list.add(() => `${this.source}: ${path === '' ? '(top level)' : path}: ${typeof message === 'string' ? message : message()}`);
   }
 }
 
@@ -90,8 +99,10 @@ function fields(p: Problems, value: unknown, path: string, handlers: Record<stri
   for (const [key, v] of Object.entries(value)) {
     const at = join(path, displayValue(key));
     if (!Object.hasOwn(handlers, key)) {
-      const near = Object.keys(handlers).find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-      p.add(at, `unknown key${near === undefined ? '' : ` (did you mean '${near}'?)`}; known keys: ${Object.keys(handlers).join(', ')}`);
+      p.add(at, () => {
+        const near = Object.keys(handlers).find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+        return `unknown key${near === undefined ? '' : ` (did you mean '${near}'?)`}; known keys: ${Object.keys(handlers).join(', ')}`;
+      });
       continue;
     }
     handlers[key]?.(v, at);
@@ -138,7 +149,7 @@ function oneOf<T extends string>(p: Problems, v: unknown, path: string, allowed:
   return v as T;
 }
 
-function list(p: Problems, v: unknown, path: string, max = MAX_LIST_ENTRIES): unknown[] | undefined {
+function list(p: Problems, v: unknown, path: string, max = MAX_LIST_ITEMS): unknown[] | undefined {
   if (!Array.isArray(v)) {
     p.add(path, `must be a list, got ${typeName(v)}`);
     return undefined;
@@ -369,7 +380,7 @@ function selectorList(p: Problems, v: unknown, path: string): LabelSelector[] | 
   const out: LabelSelector[] = [];
   items.forEach((item, i) => {
     const at = join(path, i);
-    const before = p.list.length;
+    const before = p.list.count;
     const matchLabels: Record<string, string> = {};
     const matchExpressions: LabelSelectorRequirement[] = [];
     fields(p, item, at, {
@@ -424,7 +435,7 @@ function selectorList(p: Problems, v: unknown, path: string): LabelSelector[] | 
     });
     if (Object.keys(matchLabels).length === 0 && matchExpressions.length === 0) {
       // Report an empty selector only when nothing else about it was already reported.
-      if (p.list.length === before) p.add(at, 'an empty selector would match every pod; use policy instead');
+      if (p.list.count === before) p.add(at, 'an empty selector would match every pod; use policy instead');
       return;
     }
     out.push({ matchLabels, matchExpressions });
@@ -504,19 +515,19 @@ export function configFromValue(raw: unknown, source: string): InjectionConfig {
           else p.add(a, r.reason);
         },
         includeInboundPorts: (x, a) =>
-          set<PortSpec>((y) => (cfg.redirect.includeInboundPorts = y as Mutable<PortSpec>))(
-            viaParser(p, x, a, (s) => parsePortSpec(s, { allowRanges: false })),
-          ),
+          set<PortSelection>((y) => (cfg.redirect.includeInboundPorts = y as Mutable<PortSelection>))(viaParser(p, x, a, (s) => parsePortSelection(s, SINGLE_PORTS))),
         excludeInboundPorts: (x, a) =>
-          set<PortRange[]>((y) => (cfg.redirect.excludeInboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, { allowRanges: true }))),
+          set<PortRange[]>((y) => (cfg.redirect.excludeInboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, PORT_RANGES))),
         includeOutboundPorts: (x, a) =>
-          set<PortRange[]>((y) => (cfg.redirect.includeOutboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, { allowRanges: false }))),
+          set<PortRange[]>((y) => (cfg.redirect.includeOutboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, SINGLE_PORTS))),
         excludeOutboundPorts: (x, a) =>
-          set<PortRange[]>((y) => (cfg.redirect.excludeOutboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, { allowRanges: true }))),
+          set<PortRange[]>((y) => (cfg.redirect.excludeOutboundPorts = y))(viaParser(p, x, a, (s) => parsePortList(s, PORT_RANGES))),
         includeOutboundIPRanges: (x, a) =>
-          set<CidrSpec>((y) => (cfg.redirect.includeOutboundIPRanges = y as Mutable<CidrSpec>))(viaParser(p, x, a, parseCidrSpec)),
-        excludeOutboundIPRanges: (x, a) => set<string[]>((y) => (cfg.redirect.excludeOutboundIPRanges = y))(viaParser(p, x, a, parseCidrList)),
-        excludeInterfaces: (x, a) => set<string[]>((y) => (cfg.redirect.excludeInterfaces = y))(viaParser(p, x, a, parseInterfaceList)),
+          set<CidrSelection>((y) => (cfg.redirect.includeOutboundIPRanges = y as Mutable<CidrSelection>))(viaParser(p, x, a, (s) => parseCidrSelection(s, STRICT))),
+        excludeOutboundIPRanges: (x, a) =>
+          set<Cidr[]>((y) => (cfg.redirect.excludeOutboundIPRanges = y))(viaParser(p, x, a, (s) => parseCidrList(s, STRICT))),
+        excludeInterfaces: (x, a) =>
+          set<string[]>((y) => (cfg.redirect.excludeInterfaces = y))(viaParser(p, x, a, (s) => parseInterfaceList(s, STRICT))),
         redirectDNS: (x, a) => set<boolean>((y) => (cfg.redirect.redirectDNS = y))(bool(p, x, a)),
         dnsPort: (x, a) => set<number>((y) => (cfg.redirect.dnsPort = y))(port(p, x, a)),
       }),
@@ -543,7 +554,7 @@ export function configFromValue(raw: unknown, source: string): InjectionConfig {
   const mountPaths = cfg.proxy.volumes.map((v) => v.mountPath);
   if (new Set(mountPaths).size !== mountPaths.length) p.add('proxy.volumes', 'two volumes share a mount path');
 
-  if (p.list.length > 0) throw new ConfigError(p.list);
+  if (p.list.count > 0) throw new ConfigError(p.list);
   return cfg;
 }
 

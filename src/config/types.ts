@@ -2,16 +2,7 @@
  * The typed injection config. Every value here has been validated by `parseConfig`
  * (or is the built-in default); nothing downstream re-parses strings.
  */
-
-/** `*` (everything) or an explicit list; an empty list means "nothing". */
-export type PortSpec = { kind: 'all' } | { kind: 'list'; ports: readonly PortRange[] };
-export type CidrSpec = { kind: 'all' } | { kind: 'list'; cidrs: readonly string[] };
-
-/** A single port when `from === to`. */
-export interface PortRange {
-  from: number;
-  to: number;
-}
+import type { Cidr, CidrSelection, PortRange, PortSelection } from '../grammar/index.js';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export type InterceptionMode = 'REDIRECT';
@@ -87,14 +78,19 @@ export interface InitConfig {
   resources: Resources;
 }
 
-export interface RedirectConfig {
+/**
+ * The config's `redirect` section: what every injected pod's `siding init` is told, unless
+ * the pod's annotations say otherwise. (`siding init`'s own typed options are
+ * src/redirect's `RedirectConfig`.)
+ */
+export interface RedirectDefaults {
   interceptionMode: InterceptionMode;
-  includeInboundPorts: PortSpec;
+  includeInboundPorts: PortSelection;
   excludeInboundPorts: readonly PortRange[];
   includeOutboundPorts: readonly PortRange[];
   excludeOutboundPorts: readonly PortRange[];
-  includeOutboundIPRanges: CidrSpec;
-  excludeOutboundIPRanges: readonly string[];
+  includeOutboundIPRanges: CidrSelection;
+  excludeOutboundIPRanges: readonly Cidr[];
   excludeInterfaces: readonly string[];
   redirectDNS: boolean;
   dnsPort: number;
@@ -114,5 +110,5 @@ export interface InjectionConfig {
   holdApplicationUntilProxyStarts: boolean;
   proxy: ProxyConfig;
   init: InitConfig;
-  redirect: RedirectConfig;
+  redirect: RedirectDefaults;
 }

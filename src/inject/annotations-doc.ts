@@ -3,8 +3,9 @@
  * parser. scripts/gen-annotations-doc.ts writes it; test/unit/inject-annotations-doc.test.ts
  * fails when the committed file differs.
  */
-import { ANNOTATIONS, INJECT_KEY, MAX_ANNOTATION_VALUE_CHARS, STATUS_ANNOTATION } from './annotations.js';
-import { MAX_LIST_ENTRIES } from '../config/values.js';
+import { ANNOTATIONS, INJECT_KEY, STATUS_ANNOTATION } from './annotations.js';
+import { MAX_REPORTED_PROBLEMS } from '../errors/index.js';
+import { MAX_LIST_ITEMS, MAX_VALUE_CHARS } from '../grammar/index.js';
 
 function cell(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -40,15 +41,17 @@ export function renderAnnotationsDoc(): string {
     '',
     '- Values are strings: in YAML quote them (`"false"`, `"8080"`); an unquoted `false` is an error.',
     '- Lists are comma-separated; spaces around items are allowed, empty items are not.',
-    `  A list has at most ${MAX_LIST_ENTRIES} items; a value is at most ${MAX_ANNOTATION_VALUE_CHARS} characters.`,
+    `  A list has at most ${MAX_LIST_ITEMS} items; a value is at most ${MAX_VALUE_CHARS} characters.`,
     '- Ports are decimal 1-65535 without leading zeros; `a-b` ranges only where the table says so.',
     '- CIDRs are IPv4 (`10.0.0.0/8`, four decimal parts) or IPv6 (`fd00::/8`); a bare address',
-    '  means /32 or /128; host bits are cleared; IPv4-mapped IPv6 and zone IDs are refused.',
+    '  means /32 or /128; host bits are cleared; IPv4-mapped and IPv4-compatible IPv6 and zone IDs',
+    '  are refused.',
     '- Booleans are exactly `true` or `false`.',
     '- Unknown annotations under `siding.io/` and `traffic.siding.io/` are errors (a typo must not',
     '  silently do nothing); Istio annotations siding does not implement are warnings.',
     '',
-    'Any invalid value denies the pod, with every problem listed at once, each as',
+    `Any invalid value denies the pod, with every problem listed at once (the first ${MAX_REPORTED_PROBLEMS}, then`,
+    '`... and N more`; warnings likewise), each as',
     '',
     '```',
     "invalid value 'x' for annotation 'y': reason",

@@ -4,32 +4,36 @@
  * (scripts/gen-annotations-doc.ts; a unit test fails when the doc is out of date).
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import type { AnnotationProblem } from '../errors/index.js';
-import type { CidrSpec, InterceptionMode, PortRange, PortSpec } from '../config/index.js';
+import { ProblemList, type AnnotationProblem } from '../errors/index.js';
+import type { InterceptionMode } from '../config/index.js';
+import { parseImage, parseInterceptionMode, parseQuantity } from '../config/values.js';
 import {
   displayValue,
   editDistance,
+  MAX_VALUE_CHARS,
   parseBoolean,
   parseCidrList,
-  parseCidrSpec,
-  parseImage,
-  parseInterceptionMode,
+  parseCidrSelection,
   parseInterfaceList,
   parsePortList,
-  parsePortSpec,
-  parseQuantity,
+  parsePortSelection,
+  STRICT,
+  type Cidr,
+  type CidrSelection,
   type Parsed,
-} from '../config/values.js';
+  type PortRange,
+  type PortSelection,
+} from '../grammar/index.js';
 
 /** The typed value of every per-pod setting. */
 export interface AnnotationValues {
   inject: boolean;
-  includeInboundPorts: PortSpec;
+  includeInboundPorts: PortSelection;
   excludeInboundPorts: PortRange[];
   includeOutboundPorts: PortRange[];
   excludeOutboundPorts: PortRange[];
-  includeOutboundIPRanges: CidrSpec;
-  excludeOutboundIPRanges: string[];
+  includeOutboundIPRanges: CidrSelection;
+  excludeOutboundIPRanges: Cidr[];
   excludeInterfaces: string[];
   proxyImage: string;
   proxyCPU: string;
@@ -66,14 +70,15 @@ export type AnyAnnotationSpec = { [K in AnnotationField]: AnnotationSpec<K> }[An
 export const STATUS_ANNOTATION = 'siding.io/status';
 /** Pod label that excludes a pod before the webhook is even called (the objectSelector). */
 export const INJECT_KEY = 'siding.io/inject';
-/** Kubernetes caps all of a pod's annotations at 256 KiB together; one value over 64 KiB is not a setting. */
-export const MAX_ANNOTATION_VALUE_CHARS = 64 * 1024;
 
 const SIDING_PREFIXES = ['siding.io/', 'traffic.siding.io/'];
 const ISTIO_PREFIXES = ['sidecar.istio.io/', 'traffic.sidecar.istio.io/'];
 
 const PORTS_RANGES = 'comma-separated ports 1-65535 or ranges `a-b`; empty for none';
 const PORTS_ONLY = 'comma-separated ports 1-65535; empty for none';
+/** Annotations are read in the strict syntax (src/grammar): one spelling per value. */
+const SINGLE_PORTS = { syntax: STRICT, ranges: false } as const;
+const PORT_RANGES = { syntax: STRICT, ranges: true } as const;
 
 function traffic<K extends AnnotationField>(
   field: K,
@@ -102,14 +107,14 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     description:
       '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all.',
     example: 'false',
-    parse: parseBoolean,
+    parse: (s) => parseBoolean(s, STRICT),
   },
   traffic('includeInboundPorts', {
     syntax: `\`*\` for all, or ${PORTS_ONLY}`,
     default: 'config `redirect.includeInboundPorts` (`*`)',
     description: 'Inbound ports redirected to the proxy (`siding init -b`).',
     example: '8080,8443',
-    parse: (s) => parsePortSpec(s, { allowRanges: false }),
+    parse: (s) => parsePortSelection(s, SINGLE_PORTS),
   }),
   traffic('excludeInboundPorts', {
     syntax: PORTS_RANGES,
@@ -117,42 +122,42 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     description:
       "Inbound ports that bypass the proxy when all ports are captured (`siding init -d`). The proxy's metrics and health ports are always added.",
     example: '9000,9100-9110',
-    parse: (s) => parsePortList(s, { allowRanges: true }),
+    parse: (s) => parsePortList(s, PORT_RANGES),
   }),
   traffic('includeOutboundPorts', {
     syntax: PORTS_ONLY,
     default: 'config `redirect.includeOutboundPorts` (empty)',
-    description: 'Outbound ports always redirected, even to excluded CIDRs (`siding init -q`).',
+    description: 'Outbound ports redirected even to destinations the included ranges leave out; excluded ranges and ports still win (`siding init -q`).',
     example: '443',
-    parse: (s) => parsePortList(s, { allowRanges: false }),
+    parse: (s) => parsePortList(s, SINGLE_PORTS),
   }),
   traffic('excludeOutboundPorts', {
     syntax: PORTS_RANGES,
     default: 'config `redirect.excludeOutboundPorts` (empty)',
     description: 'Outbound ports that bypass the proxy (`siding init -o`).',
     example: '5432,6379',
-    parse: (s) => parsePortList(s, { allowRanges: true }),
+    parse: (s) => parsePortList(s, PORT_RANGES),
   }),
   traffic('includeOutboundIPRanges', {
     syntax: '`*` for all, or comma-separated IPv4/IPv6 CIDRs or addresses; empty for none',
     default: 'config `redirect.includeOutboundIPRanges` (`*`)',
     description: 'Outbound destinations redirected to the proxy (`siding init -i`).',
     example: '10.0.0.0/8,fd00::/8',
-    parse: parseCidrSpec,
+    parse: (s) => parseCidrSelection(s, STRICT),
   }),
   traffic('excludeOutboundIPRanges', {
     syntax: 'comma-separated IPv4/IPv6 CIDRs or addresses; empty for none',
     default: 'config `redirect.excludeOutboundIPRanges` (empty)',
     description: 'Outbound destinations that bypass the proxy (`siding init -x`).',
     example: '169.254.169.254/32',
-    parse: parseCidrList,
+    parse: (s) => parseCidrList(s, STRICT),
   }),
   traffic('excludeInterfaces', {
     syntax: "comma-separated interface names (1-15 of letters, digits, '_', '.', '-')",
     default: 'config `redirect.excludeInterfaces` (empty)',
     description: 'Interfaces whose traffic is never redirected (`siding init -c`).',
     example: 'eth1',
-    parse: parseInterfaceList,
+    parse: (s) => parseInterfaceList(s, STRICT),
   }),
   proxy('proxyImage', {
     syntax: 'image reference `[registry[:port]/]name[:tag][@digest]`, at most 512 characters',
@@ -196,7 +201,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     description:
       '`true`: the proxy is a native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29+). `false`: the classic layout, the proxy in `containers`.',
     example: 'false',
-    parse: parseBoolean,
+    parse: (s) => parseBoolean(s, STRICT),
   }),
   proxy(
     'holdApplicationUntilProxyStarts',
@@ -206,14 +211,14 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
       description:
         'Classic layout only: put the proxy first with a postStart hook that waits until it is ready, so app containers start after it. Native sidecars always start first.',
       example: 'true',
-      parse: parseBoolean,
+      parse: (s) => parseBoolean(s, STRICT),
     },
     false,
   ),
   proxy('interceptionMode', {
     syntax: '`REDIRECT`',
     default: 'config `redirect.interceptionMode` (`REDIRECT`)',
-    description: 'How traffic is captured (`siding init -m`). Only REDIRECT is supported for now.',
+    description: 'How traffic is captured (`siding init -m`). Only REDIRECT: siding refuses TPROXY (its proxy cannot accept transparent connections).',
     example: 'REDIRECT',
     parse: parseInterceptionMode,
   }),
@@ -244,10 +249,12 @@ export interface FoundValue {
 
 export interface ReadResult {
   values: Partial<AnnotationValues>;
+  /** At most one per row of the table. */
   problems: AnnotationProblem[];
-  /** Problems that are not about one value (unknown keys, non-string values), as full sentences. */
-  errors: string[];
-  warnings: string[];
+  /** Problems that are not about one value (unknown keys, non-string values), as full sentences; bounded. */
+  errors: ProblemList;
+  /** Bounded, like `errors`: a pod may carry any number of Istio keys siding ignores. */
+  warnings: ProblemList;
 }
 
 /** Formats one problem with the value and key made safe to print. */
@@ -291,8 +298,8 @@ function parseOne<K extends AnnotationField>(spec: AnnotationSpec<K>, found: Fou
     out.problems.push(annotationProblem(found.key, found.raw, `${found.source} values must be strings (quote it: "${displayValue(found.raw)}")`));
     return;
   }
-  if (found.raw.length > MAX_ANNOTATION_VALUE_CHARS) {
-    out.problems.push(annotationProblem(found.key, found.raw, `longer than ${MAX_ANNOTATION_VALUE_CHARS} characters`));
+  if (found.raw.length > MAX_VALUE_CHARS) {
+    out.problems.push(annotationProblem(found.key, found.raw, `longer than ${MAX_VALUE_CHARS} characters`));
     return;
   }
   const r = spec.parse(found.raw);
@@ -307,9 +314,7 @@ function readSetting(labels: Record<string, unknown>, annotations: Record<string
   if (winner === undefined) return;
   for (const l of losers) {
     if (l.raw !== winner.raw) {
-      out.warnings.push(
-        `${l.source} ${displayValue(l.key)} is ignored: ${winner.source} ${displayValue(winner.key)} is set and takes precedence`,
-      );
+      out.warnings.add(() => `${l.source} ${displayValue(l.key)} is ignored: ${winner.source} ${displayValue(winner.key)} is set and takes precedence`);
     }
   }
   parseOne(spec as AnnotationSpec<AnnotationField>, winner, out);
@@ -323,25 +328,27 @@ function nearest(key: string): string | undefined {
 /**
  * Reads every per-pod setting except the inject switch (policy reads that). Unknown keys
  * in siding's prefixes are errors (a typo must not silently change nothing); Istio keys
- * siding does not implement are warnings.
+ * siding does not implement are warnings. Both lists are bounded (ProblemList), and a
+ * "did you mean" is worked out only for the keys that are shown, so the cost is linear in
+ * the number of keys.
  */
 export function readAnnotations(pod: V1Pod): ReadResult {
-  const out: ReadResult = { values: {}, problems: [], errors: [], warnings: [] };
+  const out: ReadResult = { values: {}, problems: [], errors: new ProblemList(), warnings: new ProblemList() };
   const annotations = stringMap(pod.metadata?.annotations);
   for (const key in annotations) {
     if (!Object.hasOwn(annotations, key)) continue;
     const v = annotations[key];
     if (typeof v !== 'string' && !KNOWN_SIDING_KEYS.has(key) && !KNOWN_ISTIO_KEYS.has(key)) {
-      out.errors.push(`annotation '${displayValue(key)}' must have a string value`);
+      out.errors.add(() => `annotation '${displayValue(key)}' must have a string value`);
       continue;
     }
     if (SIDING_PREFIXES.some((p) => key.startsWith(p)) && !KNOWN_SIDING_KEYS.has(key)) {
-      const near = nearest(key);
-      out.errors.push(
-        `unknown annotation '${displayValue(key)}'${near === undefined ? '' : ` (did you mean '${near}'?)`}; docs/annotations.md lists siding's annotations`,
-      );
+      out.errors.add(() => {
+        const near = nearest(key);
+        return `unknown annotation '${displayValue(key)}'${near === undefined ? '' : ` (did you mean '${near}'?)`}; docs/annotations.md lists siding's annotations`;
+      });
     } else if (ISTIO_PREFIXES.some((p) => key.startsWith(p)) && !KNOWN_ISTIO_KEYS.has(key) && key !== 'sidecar.istio.io/status') {
-      out.warnings.push(`annotation '${displayValue(key)}' is not supported by siding and is ignored`);
+      out.warnings.add(() => `annotation '${displayValue(key)}' is not supported by siding and is ignored`);
     }
   }
   const labels = stringMap(pod.metadata?.labels);

@@ -16,18 +16,13 @@
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import jsonpatch, { escapePathComponent, type Operation } from 'fast-json-patch';
-import { formatAnnotationProblem, type AnnotationProblem } from '../errors/index.js';
-import type { InjectionConfig, RedirectConfig, Resources } from '../config/index.js';
+import { formatAnnotationProblem, ProblemList, type AnnotationProblem } from '../errors/index.js';
+import type { InjectionConfig, RedirectDefaults, Resources } from '../config/index.js';
 // Not the src/config barrel: that loads the config file parser (and yaml), which the
 // webhook needs only with --config.
 import { deepFreeze, XTABLES_LOCK_VOLUME } from '../config/defaults.js';
-import {
-  displayValue,
-  formatCidrSpec,
-  formatPortList,
-  formatPortSpec,
-  quantityValue,
-} from '../config/values.js';
+import { quantityValue } from '../config/values.js';
+import { displayValue, formatCidrList, formatCidrSelection, formatPortList, formatPortSelection } from '../grammar/index.js';
 import { VERSION } from '../version.js';
 import { ANNOTATIONS, annotationProblem, readAnnotations, STATUS_ANNOTATION, type AnnotationValues } from './annotations.js';
 import { frozenWithJson, stringWithJson } from './patch-json.js';
@@ -58,7 +53,7 @@ export interface PodSettings {
   proxyResources: Resources;
   nativeSidecar: boolean;
   holdApplicationUntilProxyStarts: boolean;
-  redirect: RedirectConfig;
+  redirect: RedirectDefaults;
 }
 
 /** Config overlaid with the pod's annotations (annotations replace config values). */
@@ -97,11 +92,11 @@ export function resolveSettings(config: InjectionConfig, v: Partial<AnnotationVa
 }
 
 /**
- * The `siding init` flags (Istio-compatible). -i/-x/-b/-d are always given, like the
- * seed's command; -o/-q/-c only when non-empty. The metrics and health ports are always
+ * The `siding init` flags (Istio-compatible). -i/-x/-b/-d are always given, as Istio's
+ * injector gives them to istio-iptables; -o/-q/-c only when non-empty. The metrics and health ports are always
  * excluded from inbound capture so probes and scrapes reach the proxy itself.
  */
-export function initArgs(config: InjectionConfig, redirect: RedirectConfig): string[] {
+export function initArgs(config: InjectionConfig, redirect: RedirectDefaults): string[] {
   const p = config.proxy;
   const exclude = [
     { from: p.metricsPort, to: p.metricsPort },
@@ -114,9 +109,9 @@ export function initArgs(config: InjectionConfig, redirect: RedirectConfig): str
     '-u', String(p.uid),
     '-g', String(p.gid),
     '-m', redirect.interceptionMode,
-    '-i', formatCidrSpec(redirect.includeOutboundIPRanges),
-    '-x', redirect.excludeOutboundIPRanges.join(','),
-    '-b', formatPortSpec(redirect.includeInboundPorts),
+    '-i', formatCidrSelection(redirect.includeOutboundIPRanges),
+    '-x', formatCidrList(redirect.excludeOutboundIPRanges),
+    '-b', formatPortSelection(redirect.includeInboundPorts),
     '-d', formatPortList(exclude),
   ];
   if (redirect.excludeOutboundPorts.length > 0) args.push('-o', formatPortList(redirect.excludeOutboundPorts));
@@ -489,7 +484,7 @@ const MAX_DEPTH = 1000;
 /**
  * A deep copy with JSON's semantics (what `JSON.parse(JSON.stringify(v))` returns: toJSON
  * honoured, undefined/function/symbol members dropped, non-finite numbers null, BigInt and
- * cycles rejected), about five times faster than that round trip, which was the engine's
+ * cycles rejected), several times faster than that round trip (BENCHMARKS.md), which was the engine's
  * largest cost when it copied every pod twice. Throws a RangeError past MAX_DEPTH levels.
  */
 function toPlain<T>(v: T): T {
@@ -654,28 +649,29 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   if (decision.kind === 'skip') return { kind: 'skipped', reason: decision.reason, message: decision.message };
   if (decision.kind === 'deny') return deny(decision.errors);
 
-  // 3. Read and check everything; collect every problem.
-  const errors: string[] = [];
+  // 3. Read and check everything; collect every problem (bounded: ProblemList).
+  const errors = new ProblemList();
   const statusRaw: unknown = base.metadata?.annotations?.[STATUS_ANNOTATION];
   const work = statusRaw === undefined ? shallowWork(base) : clonePlain(base);
   if (statusRaw !== undefined) {
     const rec = typeof statusRaw === 'string' ? parseRecord(statusRaw) : { ok: false as const, reason: 'must be a string' };
     if (rec.ok) stripInjection(work, rec.value);
-    else errors.push(formatAnnotationProblem(annotationProblem(STATUS_ANNOTATION, typeof statusRaw === 'string' ? statusRaw : JSON.stringify(statusRaw), rec.reason)));
+    else errors.add(formatAnnotationProblem(annotationProblem(STATUS_ANNOTATION, typeof statusRaw === 'string' ? statusRaw : JSON.stringify(statusRaw), rec.reason)));
   }
   const read = readAnnotations(work);
-  errors.push(...read.errors, ...read.problems.map(formatAnnotationProblem));
+  errors.addAll(read.errors);
+  for (const p of read.problems) errors.add(formatAnnotationProblem(p));
   const parts = injectionParts(config, read.values);
   const settings = parts.settings;
-  errors.push(...resourceProblems(work, settings).map(formatAnnotationProblem));
-  errors.push(...uidProblems(work, config));
-  if (statusRaw === undefined) errors.push(...nameProblems(work, config));
+  for (const p of resourceProblems(work, settings)) errors.add(formatAnnotationProblem(p));
+  for (const p of uidProblems(work, config)) errors.add(p);
+  if (statusRaw === undefined) for (const p of nameProblems(work, config)) errors.add(p);
   if (Object.hasOwn(work.metadata?.annotations ?? {}, ISTIO_STATUS_ANNOTATION)) {
-    errors.push(
+    errors.add(
       `the pod was already injected by Istio (annotation ${ISTIO_STATUS_ANNOTATION}); two proxies and two redirects would break its traffic: opt it out of one of them`,
     );
   }
-  if (errors.length > 0) return deny(errors);
+  if (errors.count > 0) return deny(errors.lines());
 
   // 4. Mutate and diff.
   const layout = settings.nativeSidecar ? 'native' : 'classic';
@@ -689,7 +685,8 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
     annotations: [],
     proxyImage: settings.proxyImage,
   };
-  const warnings = [...read.warnings, ...warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)];
+  const warnings = read.warnings;
+  for (const w of warningsFor(work, config, settings, read.values.holdApplicationUntilProxyStarts !== undefined)) warnings.add(w);
   addContainers(work, init, proxy, settings);
   addVolumes(work, volumes);
   addDefaultContainer(work, record);
@@ -703,7 +700,7 @@ function injectChecked(pod: V1Pod, ctx: InjectContext, config: InjectionConfig):
   markInjected(work, recordText);
 
   const patch = (statusRaw === undefined ? firstInjectionPatch(base, work) : undefined) ?? diffPods(base, work);
-  return { kind: 'injected', pod: work, patch, warnings };
+  return { kind: 'injected', pod: work, patch, warnings: warnings.lines() };
 }
 
 const NAMED_LISTS = ['initContainers', 'containers', 'volumes'] as const;
@@ -926,6 +923,7 @@ function dropShared(b: object, r: object): void {
   }
 }
 
+/** A denial; the list is already bounded, or short (policy, shape checks). */
 function deny(errors: string[]): InjectOutcome {
   return { kind: 'denied', errors, message: errors.join('; ') };
 }

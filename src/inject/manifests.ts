@@ -7,7 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify, type Tags } from 'yaml';
 import { errorMessage, InputError } from '../errors/index.js';
 import type { InjectionConfig } from '../config/index.js';
-import { displayValue } from '../config/values.js';
+import { displayValue } from '../grammar/index.js';
 import { injectPod } from './engine.js';
 import type { InjectOutcome } from './types.js';
 

@@ -5,8 +5,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { formatAnnotationProblem } from '../errors/index.js';
 import type { InjectionConfig, LabelSelector } from '../config/index.js';
-import { displayValue } from '../config/values.js';
-import { candidates, INJECT_SPEC, MAX_ANNOTATION_VALUE_CHARS } from './annotations.js';
+import { displayValue, MAX_VALUE_CHARS } from '../grammar/index.js';
+import { candidates, INJECT_SPEC } from './annotations.js';
 import type { InjectContext, InjectDecision } from './types.js';
 
 /** Namespace label the MutatingWebhookConfiguration's namespaceSelector requires. */
@@ -81,7 +81,7 @@ export function shouldInject(pod: V1Pod, ctx: InjectContext, config: InjectionCo
   const [winner] = candidates(pod, INJECT_SPEC);
   let optIn: { reason: 'optedInByLabel' | 'optedInByAnnotation'; key: string } | undefined;
   if (winner !== undefined) {
-    const r = winner.isString && winner.raw.length <= MAX_ANNOTATION_VALUE_CHARS ? INJECT_SPEC.parse(winner.raw) : undefined;
+    const r = winner.isString && winner.raw.length <= MAX_VALUE_CHARS ? INJECT_SPEC.parse(winner.raw) : undefined;
     if (r === undefined || !r.ok) {
       const reason = !winner.isString
         ? `${winner.source} values must be strings (quote it: "${displayValue(winner.raw)}")`

@@ -2,7 +2,7 @@
  * The `siding proxy` flags of the injected siding-proxy container, computed from the same
  * config and annotation values as siding-init's flags, so nothing is typed twice.
  */
-import type { InjectionConfig, RedirectConfig } from '../config/index.js';
+import type { InjectionConfig, RedirectDefaults } from '../config/index.js';
 import { SIDING_PROXY_COMMAND } from '../config/defaults.js';
 
 /** Whether the proxy command is siding's own, whose flags siding computes. */
@@ -15,7 +15,7 @@ export function isSidingProxy(command: readonly string[]): boolean {
  * built-in config's, but a config file may change them); DNS only when it is captured;
  * --exit-when-idle for a native sidecar, which the kubelet stops only after the app.
  */
-export function proxyArgs(config: InjectionConfig, redirect: RedirectConfig, layout: 'native' | 'classic'): string[] {
+export function proxyArgs(config: InjectionConfig, redirect: RedirectDefaults, layout: 'native' | 'classic'): string[] {
   const p = config.proxy;
   const args = [
     '--outbound-port', String(p.outboundPort),

@@ -4,7 +4,8 @@
  * under `reinvocationPolicy: IfNeeded`.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { displayValue, isDnsLabel, type Parsed } from '../config/values.js';
+import { isDnsLabel } from '../config/values.js';
+import { displayValue, MAX_VALUE_CHARS, type Parsed } from '../grammar/index.js';
 import { STATUS_ANNOTATION } from './annotations.js';
 
 export const INIT_CONTAINER = 'siding-init';
@@ -45,6 +46,7 @@ export function renderRecord(r: InjectionRecord): string {
  */
 export function parseRecord(raw: string): Parsed<InjectionRecord> {
   const bad = (why: string): Parsed<InjectionRecord> => ({ ok: false, reason: `not an injection record written by siding: ${why}` });
+  if (raw.length > MAX_VALUE_CHARS) return bad(`longer than ${MAX_VALUE_CHARS} characters`);
   let v: unknown;
   try {
     v = JSON.parse(raw);
@@ -90,16 +92,20 @@ export function parseRecord(raw: string): Parsed<InjectionRecord> {
  */
 export function stripInjection(pod: V1Pod, record: InjectionRecord): void {
   const spec = pod.spec;
+  // Sets: a pod and a forged record may both list thousands of names.
+  const initContainers = new Set(record.initContainers);
+  const containers = new Set(record.containers);
+  const volumes = new Set(record.volumes);
   if (spec !== undefined) {
     if (Array.isArray(spec.initContainers)) {
-      spec.initContainers = spec.initContainers.filter((c) => !record.initContainers.includes(c.name));
+      spec.initContainers = spec.initContainers.filter((c) => !initContainers.has(c.name));
       if (spec.initContainers.length === 0) delete spec.initContainers;
     }
     if (Array.isArray(spec.containers)) {
-      spec.containers = spec.containers.filter((c) => !record.containers.includes(c.name));
+      spec.containers = spec.containers.filter((c) => !containers.has(c.name));
     }
     if (Array.isArray(spec.volumes)) {
-      spec.volumes = spec.volumes.filter((v) => !record.volumes.includes(v.name));
+      spec.volumes = spec.volumes.filter((v) => !volumes.has(v.name));
       if (spec.volumes.length === 0) delete spec.volumes;
     }
   }

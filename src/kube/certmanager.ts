@@ -17,7 +17,8 @@
  */
 import { errorMessage, KubeError } from '../errors/index.js';
 import { serviceDnsNames } from '../certs/names.js';
-import type { Clock, Logger } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Logger } from '../logger.js';
 import { isAlreadyExists, isConflict, type KubeApi, type SecretObject } from './client.js';
 import { bundlePem, planBundle } from './cabundle.js';
 import { materialFromSecret, secretFromMaterial, type CertMaterial } from './material.js';

@@ -107,10 +107,6 @@ export interface KubeApi {
   ): Promise<WatchHandle>;
 }
 
-/** Status reasons siding branches on (metav1.StatusReason). */
-export function kubeReason(e: unknown): string | undefined {
-  return e instanceof KubeError ? e.reason : undefined;
-}
 export const isNotFound = (e: unknown): boolean => e instanceof KubeError && e.statusCode === 404;
 export const isAlreadyExists = (e: unknown): boolean =>
   e instanceof KubeError && e.statusCode === 409 && e.reason === 'AlreadyExists';

@@ -15,7 +15,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { parseConfig, type InjectionConfig } from '../config/index.js';
 import { errorMessage } from '../errors/index.js';
-import type { Clock, Logger } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Logger } from '../logger.js';
 import type { ConfigMapObject, KubeApi } from './client.js';
 import { ObjectWatcher, type Backoff } from './watcher.js';
 import { DEFAULT_CONFIG_KEY } from './options.js';

@@ -4,12 +4,13 @@
  */
 import { parseNamespaceName, parseServiceName } from '../certs/names.js';
 import { InputError, errorMessage } from '../errors/index.js';
+import { displayValue, parseDuration, parseWholeNumber, STRICT, type Parsed } from '../grammar/index.js';
 import { DEFAULT_POLICY, validatePolicy, type RotationPolicy } from './rotation.js';
 
 /** The ConfigMap key the config is read from (configwatch.ts); here so that parsing flags loads no watcher. */
 export const DEFAULT_CONFIG_KEY = 'config.yaml';
 
-export const DEFAULTS = {
+export const KUBE_FLAG_DEFAULTS = {
   namespace: 'siding-system',
   service: 'siding',
   webhookConfig: 'siding',
@@ -58,27 +59,24 @@ export function parseObjectName(flag: string, value: string): string {
   return value;
 }
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DAY_MS = 86_400_000;
 // A year: no re-check or overlap is longer, and it keeps the number far from overflow.
-const MAX_DURATION_MS = 365 * UNIT_MS.d;
+const MAX_DURATION_MS = 365 * DAY_MS;
+// Ten thousand days: far beyond any certificate siding issues (rotation.ts checks the rest).
+const MAX_DAYS = 9999;
 
-/** `90s`, `5m`, `1h30m`, `2d`, `250ms` → milliseconds. Throws InputError. */
-export function parseDuration(flag: string, value: string): number {
-  const parts = [...value.matchAll(/(\d+)(ms|s|m|h|d)/g)];
-  const joined = parts.map((p) => p[0]).join('');
-  if (parts.length === 0 || joined !== value) {
-    throw new InputError(`invalid value '${value}' for ${flag}: expected a duration such as 90s, 5m, 1h30m or 2d`);
-  }
-  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2] as keyof typeof UNIT_MS], 0);
-  if (ms > MAX_DURATION_MS) throw new InputError(`invalid value '${value}' for ${flag}: at most 365d`);
-  return ms;
+function must<T>(flag: string, value: string, parsed: Parsed<T>): T {
+  if (!parsed.ok) throw new InputError(`invalid value '${displayValue(value)}' for ${flag}: ${parsed.reason}`);
+  return parsed.value;
 }
 
-function parseDays(flag: string, value: string): number {
-  if (!/^\d{1,4}$/.test(value) || Number(value) < 1) {
-    throw new InputError(`invalid value '${value}' for ${flag}: expected a whole number of days from 1`);
-  }
-  return Number(value);
+/** `90s`, `5m`, `1h30m`, `2d`, `250ms` → milliseconds (src/grammar, strict). Throws InputError. */
+export function parseDurationFlag(flag: string, value: string): number {
+  return must(flag, value, parseDuration(value, { minMs: 0, maxMs: MAX_DURATION_MS }, STRICT));
+}
+
+function parseDaysFlag(flag: string, value: string): number {
+  return must(flag, value, parseWholeNumber(value, { min: 1, max: MAX_DAYS, unit: 'days' }, STRICT));
 }
 
 /**
@@ -96,14 +94,14 @@ export function parseKubeFlags(raw: RawKubeFlags, env: NodeJS.ProcessEnv = proce
     }
   };
   const envNamespace = env.POD_NAMESPACE === undefined || env.POD_NAMESPACE === '' ? undefined : env.POD_NAMESPACE;
-  const namespace = attempt(() => parseNamespaceName(raw.namespace ?? envNamespace ?? DEFAULTS.namespace), DEFAULTS.namespace);
-  const service = attempt(() => parseServiceName(raw.service ?? DEFAULTS.service), DEFAULTS.service);
-  const webhookConfig = attempt(() => parseObjectName('--webhook-config', raw.webhookConfig ?? DEFAULTS.webhookConfig), '');
-  const certSecret = attempt(() => parseObjectName('--cert-secret', raw.certSecret ?? DEFAULTS.certSecret), '');
+  const namespace = attempt(() => parseNamespaceName(raw.namespace ?? envNamespace ?? KUBE_FLAG_DEFAULTS.namespace), KUBE_FLAG_DEFAULTS.namespace);
+  const service = attempt(() => parseServiceName(raw.service ?? KUBE_FLAG_DEFAULTS.service), KUBE_FLAG_DEFAULTS.service);
+  const webhookConfig = attempt(() => parseObjectName('--webhook-config', raw.webhookConfig ?? KUBE_FLAG_DEFAULTS.webhookConfig), '');
+  const certSecret = attempt(() => parseObjectName('--cert-secret', raw.certSecret ?? KUBE_FLAG_DEFAULTS.certSecret), '');
   const configMap =
     raw.configMap === undefined
       ? undefined
-      : { name: attempt(() => parseObjectName('--config-map', raw.configMap ?? ''), ''), key: DEFAULTS.configKey };
+      : { name: attempt(() => parseObjectName('--config-map', raw.configMap ?? ''), ''), key: KUBE_FLAG_DEFAULTS.configKey };
   if (raw.kubeconfig === '') problems.push('--kubeconfig needs a path');
 
   const rotationFlags: Array<[keyof RawKubeFlags, string]> = [
@@ -116,14 +114,14 @@ export function parseKubeFlags(raw: RawKubeFlags, env: NodeJS.ProcessEnv = proce
   if (raw.manageCerts === true) {
     const policy: RotationPolicy = {
       ...DEFAULT_POLICY,
-      ...(raw.caValidityDays === undefined ? {} : { caValidityDays: attempt(() => parseDays('--ca-validity-days', raw.caValidityDays ?? ''), DEFAULT_POLICY.caValidityDays) }),
+      ...(raw.caValidityDays === undefined ? {} : { caValidityDays: attempt(() => parseDaysFlag('--ca-validity-days', raw.caValidityDays ?? ''), DEFAULT_POLICY.caValidityDays) }),
       ...(raw.certValidityDays === undefined
         ? {}
-        : { servingValidityDays: attempt(() => parseDays('--cert-validity-days', raw.certValidityDays ?? ''), DEFAULT_POLICY.servingValidityDays) }),
-      ...(raw.caOverlap === undefined ? {} : { overlapMs: attempt(() => parseDuration('--ca-overlap', raw.caOverlap ?? ''), DEFAULT_POLICY.overlapMs) }),
+        : { servingValidityDays: attempt(() => parseDaysFlag('--cert-validity-days', raw.certValidityDays ?? ''), DEFAULT_POLICY.servingValidityDays) }),
+      ...(raw.caOverlap === undefined ? {} : { overlapMs: attempt(() => parseDurationFlag('--ca-overlap', raw.caOverlap ?? ''), DEFAULT_POLICY.overlapMs) }),
       ...(raw.certCheckInterval === undefined
         ? {}
-        : { checkIntervalMs: attempt(() => parseDuration('--cert-check-interval', raw.certCheckInterval ?? ''), DEFAULT_POLICY.checkIntervalMs) }),
+        : { checkIntervalMs: attempt(() => parseDurationFlag('--cert-check-interval', raw.certCheckInterval ?? ''), DEFAULT_POLICY.checkIntervalMs) }),
     };
     if (problems.length === 0) manageCerts = attempt(() => validatePolicy(policy), undefined);
   } else {

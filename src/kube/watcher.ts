@@ -5,7 +5,8 @@
  * exponentially while failures repeat. Re-listing on every reconnect costs one small
  * GET and means a change or deletion made while disconnected is never missed.
  */
-import type { Clock, Logger } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Logger } from '../logger.js';
 import type { KubeApi, WatchHandle, WatchedKind, WatchedKinds } from './client.js';
 import { errorMessage } from '../errors/index.js';
 

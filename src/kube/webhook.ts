@@ -7,7 +7,8 @@
  */
 import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
-import { systemClock, type Clock, type Logger } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Logger } from '../logger.js';
 import { createKubeApi, type KubeApi } from './client.js';
 import { CertManager, type CertManagerStatus, type TlsMaterial } from './certmanager.js';
 import { ConfigWatch } from './configwatch.js';

@@ -3,8 +3,9 @@
  * `ProxyFlagError` naming the flag and the value. It runs before anything listens.
  */
 import { MAX_DRAIN_SECONDS, MAX_PROXY_CONNECTIONS } from '../config/defaults.js';
-import { displayValue, parseAbsolutePath, parsePort } from '../config/values.js';
+import { parseAbsolutePath } from '../config/values.js';
 import { ProxyFlagError } from '../errors/index.js';
+import { displayValue, parseDuration, parsePort, parseWholeNumber, STRICT, type Parsed } from '../grammar/index.js';
 import { DEFAULTS, LOG_LEVELS, type LogLevel, type ProxyOptions } from './options.js';
 
 /** Flag values as commander hands them over (attribute names are commander's camelCase). */
@@ -49,18 +50,16 @@ function fail(flag: FlagKey, value: string, reason: string): never {
   throw new ProxyFlagError(PROXY_FLAG_NAMES[flag], displayValue(value), reason);
 }
 
-function port(flag: FlagKey, value: string): number {
-  const r = parsePort(value);
-  if (!r.ok) fail(flag, value, r.reason);
-  return r.value;
+/** The parsed value, or ProxyFlagError naming the flag. Values are read in src/grammar's strict syntax. */
+function must<T>(flag: FlagKey, value: string, parsed: Parsed<T>): T {
+  if (!parsed.ok) fail(flag, value, parsed.reason);
+  return parsed.value;
 }
 
-/** A whole number from min to max: digits only, at most 10 of them, so nothing large is ever converted. */
+const port = (flag: FlagKey, value: string): number => must(flag, value, parsePort(value, STRICT));
+
 function integer(flag: FlagKey, value: string, min: number, max: number, unit: string): number {
-  if (!/^[0-9]{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
-    fail(flag, value, `must be a whole number of ${unit} from ${min} to ${max}`);
-  }
-  return Number(value);
+  return must(flag, value, parseWholeNumber(value, { min, max, unit }, STRICT));
 }
 
 // 2^31 - 1 is the highest UID/GID Kubernetes accepts in runAsUser/runAsGroup (as the config does).
@@ -71,13 +70,9 @@ const MAX_ID = 2147483647;
 const MIN_CONNECT_TIMEOUT_MS = 50;
 const MAX_CONNECT_TIMEOUT_MS = 300_000;
 
-/** A duration: `10s`, `500ms`; a bare number is seconds. */
+/** A duration such as `10s` or `500ms`. */
 function duration(flag: FlagKey, value: string, minMs: number, maxMs: number): number {
-  const m = /^([0-9]{1,6})(ms|s)?$/.exec(value);
-  if (m === null) fail(flag, value, "must be a duration such as '10s' or '500ms'");
-  const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
-  if (ms < minMs || ms > maxMs) fail(flag, value, `must be from ${minMs}ms to ${maxMs / 1000}s`);
-  return ms;
+  return must(flag, value, parseDuration(value, { minMs, maxMs }, STRICT));
 }
 
 // Long enough for any real path (PATH_MAX is 4096), short enough to refuse a hostile value.

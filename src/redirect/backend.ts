@@ -136,17 +136,30 @@ export function firstLine(text: string | undefined): string {
   return line?.trim() ?? 'no output';
 }
 
+/** The optional tables a rule set uses, which need more kernel modules. */
+export interface Needs {
+  /** raw table, CT target (DNS capture). */
+  readonly dns: boolean;
+  /** mangle table, conntrack match (--drop-invalid). */
+  readonly dropInvalid: boolean;
+}
+
+export const NEEDS_NAT_ONLY: Needs = { dns: false, dropInvalid: false };
+
 /** Kernel modules each backend needs; named when a table cannot be initialised. */
-export function likelyMissingModules(backend: Backend, family: Family, dns: boolean): string[] {
+export function likelyMissingModules(backend: Backend, family: Family, needs: Needs = NEEDS_NAT_ONLY): string[] {
   const v6 = family === 'ipv6';
-  const common = ['nf_nat', 'nf_conntrack', 'xt_REDIRECT', 'xt_owner', 'xt_comment', 'xt_tcpudp'];
+  const common = ['nf_nat', 'nf_conntrack', 'xt_REDIRECT', 'xt_owner', 'xt_comment', 'xt_tcpudp', 'xt_multiport'];
+  const conntrack = needs.dropInvalid ? ['xt_conntrack'] : [];
   if (backend === 'legacy') {
     return [
       v6 ? 'ip6_tables' : 'ip_tables',
       v6 ? 'ip6table_nat' : 'iptable_nat',
       ...common,
-      ...(dns ? [v6 ? 'ip6table_raw' : 'iptable_raw', 'xt_CT'] : []),
+      ...(needs.dns ? [v6 ? 'ip6table_raw' : 'iptable_raw', 'xt_CT'] : []),
+      ...(needs.dropInvalid ? [v6 ? 'ip6table_mangle' : 'iptable_mangle'] : []),
+      ...conntrack,
     ];
   }
-  return ['nf_tables', 'nft_chain_nat', 'nft_compat', 'nft_nat', ...common, ...(dns ? ['nft_ct', 'xt_CT'] : [])];
+  return ['nf_tables', 'nft_chain_nat', 'nft_compat', 'nft_nat', ...common, ...(needs.dns ? ['nft_ct', 'xt_CT'] : []), ...conntrack];
 }

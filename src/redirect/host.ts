@@ -5,6 +5,7 @@
  * anything, and reads /proc/net files of the target namespace.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import type { Command, Runner, RunResult } from './runner.js';
 import { ApplyError } from '../errors/index.js';
 
@@ -37,10 +38,40 @@ export function readFileOrUndefined(path: string): string | undefined {
   }
 }
 
+/** One address of an interface in the namespace. */
+export interface InterfaceAddress {
+  readonly family: 'ipv4' | 'ipv6';
+  readonly address: string;
+}
+
+/** The addresses of the interfaces that are up in siding's own namespace (getifaddrs, no program). */
+export function localAddresses(): InterfaceAddress[] {
+  const out: InterfaceAddress[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.push({ family: a.family === 'IPv4' ? 'ipv4' : 'ipv6', address: a.address.replace(/%.*$/, '') });
+  }
+  return out;
+}
+
+/** Parses `ip -o addr show up` lines: `2: eth0    inet 10.0.0.1/24 brd ... scope global eth0`. */
+export function parseIpAddrShow(text: string): InterfaceAddress[] {
+  const out: InterfaceAddress[] = [];
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const i = cols.findIndex((c) => c === 'inet' || c === 'inet6');
+    const addr = i === -1 ? undefined : cols[i + 1];
+    if (addr === undefined) continue;
+    out.push({ family: cols[i] === 'inet' ? 'ipv4' : 'ipv6', address: addr.replace(/\/.*$/, '') });
+  }
+  return out;
+}
+
 export interface HostDeps {
   runner: Runner;
   lookPath: LookPath;
   readFile: (path: string) => string | undefined;
+  /** The addresses of siding's own namespace (default: localAddresses). */
+  addresses?: () => InterfaceAddress[];
 }
 
 const NAMED_NETNS = /^\/(?:var\/)?run\/netns\/([A-Za-z0-9_.-]{1,64})$/;
@@ -83,13 +114,26 @@ export class NamespaceHost {
   }
 
   /** The command that runs `file args` in the target namespace. */
-  command(file: string, args: readonly string[], input?: string): Command {
-    const w = this.wrapper(file, args);
-    return input === undefined ? w : { ...w, input };
+  command(file: string, args: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Command {
+    const w: Command = this.wrapper(file, args);
+    return { ...w, ...(input === undefined ? {} : { input }), ...(env === undefined ? {} : { env }) };
   }
 
-  run(file: string, args: readonly string[], input?: string): Promise<RunResult> {
-    return this.deps.runner.run(this.command(file, args, input));
+  run(file: string, args: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Promise<RunResult> {
+    return this.deps.runner.run(this.command(file, args, input, env));
+  }
+
+  /**
+   * The addresses of the interfaces that are up in the target namespace: read in place for
+   * siding's own namespace; `ip -o addr show up` (one program) for another one. Undefined
+   * when they cannot be read.
+   */
+  async addresses(): Promise<InterfaceAddress[] | undefined> {
+    if (this.netns === undefined) return (this.deps.addresses ?? localAddresses)();
+    const ip = this.deps.lookPath('ip');
+    if (ip === undefined) return undefined;
+    const r = await this.run(ip, ['-o', 'addr', 'show', 'up']);
+    return r.exitCode === 0 ? parseIpAddrShow(r.stdout) : undefined;
   }
 
   /**

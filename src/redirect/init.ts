@@ -5,17 +5,16 @@
 import { fileURLToPath } from 'node:url';
 import type { Family, InitOptions } from './config.js';
 import { cleanupRedirect, applyRedirect } from './apply.js';
-import type { ApplyReport, CleanupReport } from './apply.js';
+import type { ApplyReport, ApplySettings, CleanupReport, RedirectDeps } from './apply.js';
 import { NamespaceHost } from './host.js';
-import type { LookPath } from './host.js';
-import type { Logger } from './log.js';
+import type { InterfaceAddress, LookPath } from './host.js';
+import type { Logger } from '../logger.js';
 import { buildRules } from './rules.js';
 import { render, renderCleanupForRules } from './render.js';
 import type { Runner } from './runner.js';
-import { chooseProbeTarget, probeRedirect, remoteProber, validateRedirect } from './validate.js';
+import { remoteProber, validateRedirect } from './validate.js';
 import type { Prober } from './validate.js';
-import { InitFlagError } from '../errors/index.js';
-import { FLAG_NAMES } from './flags.js';
+import { ApplyError } from '../errors/index.js';
 
 export interface InitDeps {
   readonly runner: Runner;
@@ -27,6 +26,10 @@ export interface InitDeps {
   readonly log: Logger;
   /** Validation in the current namespace (default: probeRedirect, in this process). */
   readonly prober?: Prober;
+  /** The addresses of siding's own namespace (default: read with getifaddrs). */
+  readonly addresses?: () => InterfaceAddress[];
+  /** --cni-mode: makes an xtables lock file of this run's own; `remove` deletes it afterwards. */
+  readonly privateLockFile?: () => { path: string; remove: () => void };
 }
 
 export interface InitReport {
@@ -46,7 +49,12 @@ export function dryRunText(opts: InitOptions): string {
   for (const family of families) {
     const rules = buildRules(opts.redirect, family);
     const program = family === 'ipv4' ? 'iptables-restore' : 'ip6tables-restore';
-    const when = family === 'ipv6' && opts.ipv6 === 'auto' ? ' (applied only when the namespace has a global IPv6 address)' : '';
+    const when =
+      family === 'ipv6' && opts.ipv6 === 'auto'
+        ? opts.dualStack
+          ? ' (applied when the namespace has an IPv6 address)'
+          : ' (applied when the namespace has IPv6 addresses and no IPv4 one)'
+        : '';
     if (opts.action === 'cleanup') {
       parts.push(`# siding init --dry-run: ${familyName(family)} cleanup payload for ${program} --noflush${when}\n${renderCleanupForRules(rules)}`);
     } else {
@@ -67,32 +75,44 @@ function probeScript(): string {
 }
 
 /**
- * Runs `siding init`. Throws InitFlagError (exit 2) before touching anything when the
- * options cannot work together, ApplyError (exit 1) when iptables fails, ValidationError
- * (exit 126) when --run-validation finds no redirect.
+ * Runs `siding init` with options from parseInitFlags, which has already checked that they
+ * work together. Throws ApplyError (exit 1) when iptables fails, ValidationError (exit 126)
+ * when --run-validation finds no redirect.
  */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitReport> {
-  const target = opts.runValidation ? chooseProbeTarget(opts.redirect, opts.validation.probePort, ['ipv4', 'ipv6']) : undefined;
-  if (typeof target === 'string') throw new InitFlagError(FLAG_NAMES.runValidation, 'true', target);
+  const target = opts.validation.target;
 
+  for (const note of opts.notes) deps.log.warn({}, note);
   if (opts.dryRun) {
     deps.out(dryRunText(opts));
-    if (opts.runValidation) deps.log.info('--dry-run: validation skipped');
+    if (opts.runValidation) deps.log.info({}, '--dry-run: validation skipped');
     return { validated: false };
   }
 
-  const host = new NamespaceHost({ runner: deps.runner, lookPath: deps.lookPath, readFile: deps.readFile }, opts.netns);
-  const redirectDeps = { host, log: deps.log, sleep: deps.sleep };
-  const settings = { iptablesMode: opts.iptablesMode, ipv6: opts.ipv6, lock: opts.lock };
-
-  if (opts.action === 'cleanup') {
-    return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
+  const host = new NamespaceHost(
+    { runner: deps.runner, lookPath: deps.lookPath, readFile: deps.readFile, ...(deps.addresses === undefined ? {} : { addresses: deps.addresses }) },
+    opts.netns,
+  );
+  const redirectDeps: RedirectDeps = { host, log: deps.log, sleep: deps.sleep };
+  let lock: { path: string; remove: () => void } | undefined;
+  if (opts.privateLock) {
+    if (deps.privateLockFile === undefined) throw new ApplyError('--cni-mode needs an xtables lock file of its own, and none can be made here', { command: [] });
+    lock = deps.privateLockFile();
   }
-  const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
-  if (opts.skipRuleApply) deps.log.info('--skip-rule-apply: no rules applied');
-  if (target !== undefined) {
-    const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? probeRedirect);
-    await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);
+  const settings: ApplySettings = { iptablesMode: opts.iptablesMode, ipv6: opts.ipv6, dualStack: opts.dualStack, lock: opts.lock, lockFile: lock?.path };
+  try {
+    if (opts.action === 'cleanup') {
+      return { cleaned: await cleanupRedirect(settings, redirectDeps), validated: false };
+    }
+    const applied = opts.skipRuleApply ? undefined : await applyRedirect(opts.redirect, settings, redirectDeps);
+    if (opts.skipRuleApply) deps.log.info({}, '--skip-rule-apply: no rules applied');
+    if (target !== undefined) {
+      // Loaded only here: node:net and node:crypto cost every other run time and memory.
+      const prober = host.remote ? remoteProber(host, probeScript()) : (deps.prober ?? (await import('./probe-local.js')).probeRedirect);
+      await validateRedirect(opts.redirect, target, opts.validation.timeoutMs, prober, deps.log);
+    }
+    return { ...(applied === undefined ? {} : { applied }), validated: target !== undefined };
+  } finally {
+    lock?.remove();
   }
-  return { ...(applied === undefined ? {} : { applied }), validated: target !== undefined };
 }

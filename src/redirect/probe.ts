@@ -3,7 +3,7 @@
  * by `siding init --netns ... --run-validation`. Prints one JSON ProbeOutcome line.
  * Its only input is the JSON argument, validated field by field.
  */
-import { probeRedirect } from './validate.js';
+import { probeRedirect } from './probe-local.js';
 import type { ProbeOutcome } from './validate.js';
 
 function parseArg(text: string | undefined): { family: 'ipv4' | 'ipv6'; address: string; port: number; listenPort: number; timeoutMs: number } | undefined {

@@ -9,15 +9,24 @@
  * - siding's chains that the new rule set no longer uses are deleted with `-X`;
  * - rules that are not ours are never named, so they are never touched.
  *
- * iptables-restore commits table by table, so a payload is atomic per table only. raw comes
- * before nat: if nat fails after raw was committed, apply.ts puts raw back as it was
- * (`renderRestore`); if raw fails, nothing was committed.
+ * iptables-restore commits table by table, so a payload is atomic per table only. raw and
+ * mangle come before nat: if a later table fails after an earlier one was committed,
+ * apply.ts puts the earlier ones back as they were (`renderRestore`).
  */
 import type { Rule, Table } from './rules.js';
 import { chainsOf, COMMENT_PREFIX, isBuiltinChain, TABLES } from './rules.js';
 import type { SidingState, SidingTableState } from './save.js';
 
 const EMPTY: SidingState = {};
+
+/**
+ * An empty chain of siding's that records a fact about the namespace (nothing jumps to it,
+ * so it changes no traffic): see CHAINS.addedLoopbackAddress.
+ */
+export interface Marker {
+  readonly table: Table;
+  readonly chain: string;
+}
 
 /** One rule as an iptables-restore line, without the `-A CHAIN` prefix. */
 function ruleSpec(r: Rule): string {
@@ -41,13 +50,14 @@ function unique(items: readonly string[]): string[] {
  * The payload that makes one family's siding rules exactly `rules`, given what siding left
  * there before (`existing`, from iptables-save; empty for a fresh namespace).
  */
-export function render(rules: readonly Rule[], existing: SidingState = EMPTY): string {
+export function render(rules: readonly Rule[], existing: SidingState = EMPTY, markers: readonly Marker[] = []): string {
   const out: string[] = [];
   for (const table of TABLES) {
     const tableRules = rules.filter((r) => r.table === table);
     const old = existing[table];
-    if (tableRules.length === 0 && old === undefined) continue;
-    const chains = chainsOf(rules, table);
+    const marked = markers.filter((m) => m.table === table).map((m) => m.chain);
+    if (tableRules.length === 0 && old === undefined && marked.length === 0) continue;
+    const chains = unique([...chainsOf(rules, table), ...marked]);
     const stale = (old?.chains ?? []).filter((c) => !chains.includes(c));
     out.push(`*${table}`);
     for (const c of unique([...chains, ...stale])) out.push(`:${c} - [0:0]`);

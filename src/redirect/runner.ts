@@ -3,7 +3,7 @@
  * programs for real (argument arrays, never a shell); `RecordingRunner` answers from a script and records every program, for tests and for
  * counting programs per run.
  */
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 
 export interface Command {
@@ -12,6 +12,8 @@ export interface Command {
   readonly args: readonly string[];
   /** Written to the program's stdin. */
   readonly input?: string;
+  /** Variables added to siding's own environment for this program. */
+  readonly env?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number;
 }
 
@@ -33,40 +35,39 @@ export interface Runner {
 // itself; this only stops a program that hangs for another reason.
 const DEFAULT_TIMEOUT_MS = 660_000;
 
+// The most output one program may produce: iptables-save of a node with very many rules
+// is a few MB; this bounds what a runaway program can make siding hold.
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
 /**
- * Runs programs with node:child_process (argument arrays, never a shell). `siding init`
- * uses this one: it runs on every pod start, and importing execa costs more than the four
- * programs it runs (about 50 ms on 2 cores, measured by `npm run bench`).
+ * Runs programs with node:child_process (argument arrays, never a shell), one at a time and
+ * synchronously: `siding init` runs a few short programs in sequence on every pod start, and
+ * spawnSync needs no pipe streams or event-loop turns per program (BENCHMARKS.md; it also
+ * never loaded execa, whose import alone cost more than the programs).
  */
 export class SpawnRunner implements Runner {
   run(cmd: Command): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const child = spawn(cmd.file, [...cmd.args], {
-        stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        timeout: cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      });
-      let stdout = '';
-      let stderr = '';
-      let spawnError: NodeJS.ErrnoException | undefined;
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', (e: NodeJS.ErrnoException) => (spawnError ??= e));
-      child.on('close', (code, signal) => {
-        if (code === null && signal === null && spawnError !== undefined) {
-          resolve({ exitCode: 127, stdout: '', stderr: spawnError.message, spawnError: spawnError.code ?? spawnError.message });
-        } else if (code === null) {
-          // Killed (the timeout, or a signal from outside): the shell convention, 128 + signal.
-          resolve({ exitCode: 128 + (constants.signals[signal ?? 'SIGKILL'] ?? 9), stdout, stderr: `${stderr}killed by ${signal ?? 'a signal'}` });
-        } else {
-          resolve({ exitCode: code, stdout, stderr });
-        }
-      });
-      if (cmd.input !== undefined) {
-        // A program that exits without reading its input must not crash us with EPIPE.
-        child.stdin?.on('error', () => undefined);
-        child.stdin?.end(cmd.input);
-      }
+    const r = spawnSync(cmd.file, [...cmd.args], {
+      stdio: [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(cmd.input === undefined ? {} : { input: cmd.input }),
+      encoding: 'utf8',
+      timeout: cmd.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      maxBuffer: MAX_OUTPUT_BYTES,
+      ...(cmd.env === undefined ? {} : { env: { ...process.env, ...cmd.env } }),
     });
+    const stdout = r.stdout ?? '';
+    const stderr = r.stderr ?? '';
+    const error = r.error as NodeJS.ErrnoException | undefined;
+    if (r.status === null && r.signal === null && error !== undefined) {
+      return Promise.resolve({ exitCode: 127, stdout: '', stderr: error.message, spawnError: error.code ?? error.message });
+    }
+    if (r.status === null) {
+      // Killed (the timeout, or a signal from outside): the shell convention, 128 + signal.
+      const signal = r.signal ?? 'SIGKILL';
+      return Promise.resolve({ exitCode: 128 + (constants.signals[signal] ?? 9), stdout, stderr: `${stderr}killed by ${signal}` });
+    }
+    return Promise.resolve({ exitCode: r.status, stdout, stderr });
   }
 }
 

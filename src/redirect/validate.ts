@@ -9,19 +9,11 @@
  * included CIDR. When the rules are missing, the connection goes nowhere useful and times
  * out (or fails at once without a route); either way siding reports what did not happen.
  */
-import { createServer, connect } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
-import type { Cidr, Family, PortRange, RedirectConfig } from './config.js';
+import type { Cidr, Family, PortRange, ProbeTarget, RedirectConfig } from './config.js';
 import type { NamespaceHost } from './host.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../logger.js';
 import { ValidationError } from '../errors/index.js';
-
-export interface ProbeTarget {
-  readonly family: Family;
-  readonly address: string;
-  readonly port: number;
-}
 
 export type ProbeOutcome =
   | { readonly ok: true }
@@ -37,16 +29,18 @@ function inCidrs(family: Family, address: string, cidrs: readonly Cidr[]): boole
 }
 
 /**
- * Whether the outbound rules redirect a TCP connection from a non-proxy user to
- * address:port over a normal (not lo, not excluded) interface to the proxy port. Mirrors the
- * order of SIDING_OUTPUT in rules.ts.
+ * Whether the outbound rules redirect a TCP connection to address:port, made by root (UID
+ * and GID 0, as siding init runs) over a normal (not lo, not excluded) interface, to the
+ * proxy port. Mirrors the order of SIDING_OUTPUT in rules.ts.
  */
 export function capturesOutbound(cfg: RedirectConfig, family: Family, address: string, port: number): boolean {
-  if (cfg.dns.enabled && port === 53) return false;
-  if (address === (family === 'ipv4' ? '127.0.0.1' : '::1')) return false;
-  if (inRanges(port, cfg.outboundIncludePorts)) return true;
   if (inRanges(port, cfg.outboundExcludePorts)) return false;
+  const groups = cfg.ownerGroups;
+  if (groups.kind === 'all-except' ? groups.groups.includes('0') : !groups.groups.includes('0')) return false;
+  if (cfg.dns.kind !== 'off' && port === 53) return false;
+  if (family === 'ipv4' ? inCidrs(family, address, [cfg.ipv4Loopback]) : address === '::1') return false;
   if (inCidrs(family, address, cfg.outboundExclude)) return false;
+  if (inRanges(port, cfg.outboundIncludePorts)) return true;
   if (cfg.outboundInclude.kind === 'all') return true;
   return inCidrs(family, address, cfg.outboundInclude.cidrs);
 }
@@ -84,60 +78,6 @@ export function chooseProbeTarget(cfg: RedirectConfig, probePort: number, famili
   const found = candidates.find((c) => capturesOutbound(cfg, c.family, c.address, probePort));
   if (found !== undefined) return { ...found, port: probePort };
   return `no destination on port ${probePort} would be captured outbound by these flags (-i, -x, -o, -q), so there is nothing to validate`;
-}
-
-/**
- * Opens a listener on loopback:listenPort, connects to the target and checks that the
- * listener answered. Runs in the current network namespace as the current user.
- */
-export async function probeRedirect(
-  target: ProbeTarget,
-  listenPort: number,
-  timeoutMs: number,
-  token: string = randomBytes(12).toString('hex'),
-): Promise<ProbeOutcome> {
-  const server = createServer((sock) => {
-    sock.on('error', () => undefined);
-    sock.end(`siding-probe ${token}\n`);
-  });
-  const host = target.family === 'ipv4' ? '127.0.0.1' : '::1';
-  const listening = await new Promise<ProbeOutcome | undefined>((resolve) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      resolve({ ok: false, what: 'listen', detail: `could not listen on ${host} port ${listenPort} (${e.code ?? e.message})` }),
-    );
-    server.listen({ host, port: listenPort, exclusive: true }, () => resolve(undefined));
-  });
-  if (listening !== undefined) return listening;
-  try {
-    return await new Promise<ProbeOutcome>((resolve) => {
-      let data = '';
-      const sock = connect({ host: target.address, port: target.port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        resolve({ ok: false, what: 'timeout', detail: `no answer within ${timeoutMs} ms` });
-      }, timeoutMs);
-      sock.setEncoding('utf8');
-      sock.on('data', (d: string) => {
-        data += d;
-      });
-      sock.on('end', () => {
-        clearTimeout(timer);
-        resolve(
-          data.includes(token)
-            ? { ok: true }
-            : { ok: false, what: 'wrong-answer', detail: `something else answered (${JSON.stringify(data.slice(0, 60))})` },
-        );
-      });
-      sock.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        const code = e.code ?? e.message;
-        const what = code === 'ECONNREFUSED' ? 'refused' : code === 'ENETUNREACH' || code === 'EHOSTUNREACH' ? 'unreachable' : 'error';
-        resolve({ ok: false, what, detail: code });
-      });
-    });
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
 }
 
 /** Checks a probe outcome object that came back from another process. */
@@ -187,7 +127,7 @@ export async function validateRedirect(
   const dest = target.family === 'ipv6' ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
   const outcome = await prober(target, cfg.proxyPort, timeoutMs);
   if (outcome.ok) {
-    log.info('validation passed: outbound TCP is redirected to the proxy port', { destination: dest, port: cfg.proxyPort });
+    log.info({ destination: dest, port: cfg.proxyPort }, 'validation passed: outbound TCP is redirected to the proxy port');
     return;
   }
   throw new ValidationError(

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -20,7 +21,8 @@ import { KubeError } from '../../src/errors/index.js';
 import { decodeBundle } from '../../src/kube/cabundle.js';
 import { CertManager, type CertManagerOptions } from '../../src/kube/certmanager.js';
 import { createKubeApi, isConflict, loadKubeConfig, type KubeApi } from '../../src/kube/client.js';
-import { silentLogger, systemClock } from '../../src/kube/clock.js';
+import { systemClock } from '../../src/kube/clock.js';
+import { silentLogger } from '../../src/logger.js';
 import { ConfigWatch } from '../../src/kube/configwatch.js';
 import { certsIssuer } from '../../src/kube/issuer.js';
 import { SECRET_KEYS } from '../../src/kube/material.js';
@@ -288,7 +290,7 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
   });
 
   it('siding webhook --manage-certs serves the Secret certificate, shows the ConfigMap in /readyz, and reloads TLS when the Secret changes', async () => {
-    const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
     const child = execa(
       'node',
       [cli, 'webhook', '--listen', '127.0.0.1:0', '--manage-certs', '--kubeconfig', saKubeconfig, '--namespace', NS,
@@ -369,7 +371,7 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
       const pod = (ns: string): string =>
         `apiVersion: v1\nkind: Pod\nmetadata: {name: app, namespace: ${ns}}\nspec:\n  containers: [{name: app, image: example.com/app:1}]\n`;
       writeFileSync(manifest, `${pod(labelled)}---\n${pod(NS)}`);
-      const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
+      const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
       const r = await execa('node', [cli, 'check', '--kubeconfig', kubeconfig!, '-f', manifest], { reject: false });
       assert.equal(r.exitCode, 0, r.stderr);
       const lines = r.stdout.split('\n');

@@ -3,10 +3,11 @@
  * can change what another one sees.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 export function fixturePath(area: string, name: string): string {
-  return new URL(`../fixtures/${area}/${name}`, import.meta.url).pathname;
+  return fileURLToPath(new URL(`../fixtures/${area}/${name}`, import.meta.url));
 }
 
 export function fixtureText(area: string, name: string): string {

@@ -6,7 +6,8 @@
  */
 import fjp from 'fast-json-patch';
 import { KubeError } from '../../src/errors/index.js';
-import type { Clock, Logger } from '../../src/kube/clock.js';
+import type { Clock } from '../../src/kube/clock.js';
+import type { Logger } from '../../src/logger.js';
 import type {
   ConfigMapObject,
   JsonPatchOp,

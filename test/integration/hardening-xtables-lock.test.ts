@@ -28,7 +28,7 @@ const ready = prerequisite(() => {
   return undefined;
 });
 
-const SEED = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
+const ISTIO_INIT_ARGS = ['init', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'];
 
 interface Exit {
   code: number | null;
@@ -82,7 +82,7 @@ describe('siding init with the xtables lock held by another process', { timeout:
   });
 
   const sidingInit = (extra: readonly string[]): Promise<Exit> =>
-    watch(spawn(process.execPath, [CLI, ...SEED, '--iptables-mode', 'legacy', '--ipv6', 'off', '--netns', netns, ...extra], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    watch(spawn(process.execPath, [CLI, ...ISTIO_INIT_ARGS, '--iptables-mode', 'legacy', '--ipv6', 'off', '--netns', netns, ...extra], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const legacySave = (): Promise<string> => must('nsenter', [`--net=${netns}`, '--', 'iptables-legacy-save']);
 
   it('waits while the lock is held and succeeds once it is released', async () => {
@@ -99,7 +99,7 @@ describe('siding init with the xtables lock held by another process', { timeout:
     await holderDone;
     assert.equal(init.code, 0, init.stderr);
     assert.deepEqual(order, ['holder', 'siding init'], 'siding init finished while the lock was still held');
-    assert.match(await legacySave(), /-A OUTPUT -p tcp .*-j SIDING_OUTPUT/);
+    assert.match(await legacySave(), /-A OUTPUT .*-j SIDING_OUTPUT/);
     const cleanup = await sidingInit(['--cleanup']);
     assert.equal(cleanup.code, 0, cleanup.stderr);
   });

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { APP, initPrerequisite, Lab, must, PEER4, PEER6, POD4, POD6, PROXY, SEED } from './init-lib.js';
+import { APP, initPrerequisite, Lab, must, PEER4, PEER6, POD4, POD6, PROXY, ISTIO_INIT_ARGS } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
 const prereq = initPrerequisite();
@@ -21,14 +21,14 @@ for (const backend of ['legacy', 'nft'] as const) {
       await lab?.destroy();
     });
 
-    /** Removes siding's rules, then applies the seed's flags plus `extra` with this backend. */
+    /** Removes siding's rules, then applies Istio's usual flags plus `extra` with this backend. */
     async function apply(args: readonly string[]): Promise<void> {
       await lab.sidingOk(['init', '--cleanup', '--iptables-mode', backend]);
       await lab.sidingOk([...args, '--iptables-mode', backend]);
     }
 
     it('redirects an app-UID connection to the peer to the outbound port and lets a proxy-UID one reach the peer', async () => {
-      await apply(SEED);
+      await apply(ISTIO_INIT_ARGS);
       assert.equal(await lab.app(PEER4, 9000), 'outbound');
       assert.equal(await lab.proxy(PEER4, 9000), 'peer');
       // the rules went to this backend and not to the other one
@@ -37,23 +37,23 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('lets a connection of the proxy GID reach the peer while another group is redirected', async () => {
-      await apply([...SEED, '-g', '1400']);
+      await apply([...ISTIO_INIT_ARGS, '-g', '1400']);
       assert.equal(await lab.connect('pod', { host: PEER4, port: 9000, uid: APP, gid: 1400 }), 'peer');
       assert.equal(await lab.connect('pod', { host: PEER4, port: 9000, uid: APP, gid: APP }), 'outbound');
       assert.equal(await lab.connect('pod', { host: PEER4, port: 9000, uid: PROXY, gid: APP }), 'peer');
     });
 
     it("lands a peer's connection to the app port on the inbound port and lets excluded inbound ports reach the app", async () => {
-      await apply(SEED);
+      await apply(ISTIO_INIT_ARGS);
       assert.equal(await lab.fromPeer(POD4, 8080), 'inbound');
       assert.equal(await lab.fromPeer(POD4, 15021), 'app');
     });
 
     it('lets excluded outbound ports and excluded CIDRs reach the peer', async () => {
-      await apply([...SEED, '-o', '9001']);
+      await apply([...ISTIO_INIT_ARGS, '-o', '9001']);
       assert.equal(await lab.app(PEER4, 9001), 'peer');
       assert.equal(await lab.app(PEER4, 9000), 'outbound');
-      await apply([...SEED, '-x', `${PEER4}/32,${PEER6}/128`]);
+      await apply([...ISTIO_INIT_ARGS, '-x', `${PEER4}/32,${PEER6}/128`]);
       assert.equal(await lab.app(PEER4, 9000), 'peer');
       assert.equal(await lab.app(PEER6, 9000), 'peer');
     });
@@ -82,15 +82,15 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('does not capture app traffic to 127.0.0.1 and lets the proxy reach the app from 127.0.0.6', async () => {
-      await apply(SEED);
+      await apply(ISTIO_INIT_ARGS);
       assert.equal(await lab.app('127.0.0.1', 8080), 'app');
       assert.equal(await lab.app(POD4, 8080), 'app', 'the app calling its own pod address is not captured');
       assert.equal(await lab.proxy(POD4, 8080, { source: '127.0.0.6' }), 'app');
       assert.equal(await lab.proxy(POD4, 8080), 'inbound', 'the proxy calling its own pod address is inbound traffic');
     });
 
-    it('applies the same rules through ip6tables on the IPv6 addresses of the veth, and neighbour discovery keeps working', async () => {
-      await apply(SEED);
+    it('applies the same rules through ip6tables on the IPv6 addresses of the veth with --dual-stack, and neighbour discovery keeps working', async () => {
+      await apply([...ISTIO_INIT_ARGS, '--dual-stack']);
       // Forget the neighbours, so the connections below need neighbour discovery under the rules.
       for (const ns of [lab.pod, lab.peer]) await must('ip', ['-n', ns, '-6', 'neigh', 'flush', 'all']);
       assert.equal(await lab.app(PEER6, 9000), 'outbound');
@@ -104,7 +104,7 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it("redirects the app's DNS over UDP and TCP to the DNS port, and not the proxy's", async () => {
-      await apply([...SEED, '--redirect-dns']);
+      await apply([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack']);
       for (const host of [PEER4, PEER6]) {
         assert.equal(await lab.connect('pod', { host, port: 53, proto: 'udp', uid: APP }), 'dns-proxy', `UDP to ${host}`);
         assert.equal(await lab.connect('pod', { host, port: 53, proto: 'tcp', uid: APP }), 'dns-proxy-tcp', `TCP to ${host}`);
@@ -116,9 +116,9 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('gives an identical ruleset when run twice, with one jump per built-in chain', async () => {
-      await apply([...SEED, '--redirect-dns']);
+      await apply([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack']);
       const first = await lab.state(backend);
-      await lab.sidingOk([...SEED, '--redirect-dns', '--iptables-mode', backend]);
+      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '--dual-stack', '--iptables-mode', backend]);
       const second = await lab.state(backend);
       assert.equal(second, first);
       assert.equal(first.match(/siding\/outbound-jump/g)?.length, 2, 'one OUTPUT jump per family');
@@ -146,10 +146,10 @@ for (const backend of ['legacy', 'nft'] as const) {
         );
       }
       const original = await lab.state(backend);
-      await lab.sidingOk([...SEED, '--redirect-dns', '-c', 'eth9', '--iptables-mode', backend]);
+      await lab.sidingOk([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns', '-c', 'eth9', '--iptables-mode', backend]);
       assert.equal(await lab.app(PEER4, 9000), 'outbound');
       // a re-run with fewer features drops the chains it no longer needs
-      await lab.sidingOk([...SEED, '--iptables-mode', backend]);
+      await lab.sidingOk([...ISTIO_INIT_ARGS, '--iptables-mode', backend]);
       assert.doesNotMatch(await lab.save(backend), /SIDING_DNS/);
       await lab.sidingOk(['init', '--cleanup', '--iptables-mode', backend]);
       assert.equal(await lab.state(backend), original);
@@ -160,26 +160,26 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('leaves the ruleset untouched when a flag value is bad', async () => {
-      await apply(SEED);
+      await apply(ISTIO_INIT_ARGS);
       const before = await lab.state(backend);
       const bad: [string[], RegExp][] = [
         [['-p', '70000'], /-p\/--envoy-port/],
         [['-x', '10.0.0.0/33'], /-x\/--istio-service-exclude-cidr/],
-        [['-u', 'root'], /-u\/--proxy-uid/],
+        [['-u', 'root;reboot'], /-u\/--proxy-uid/],
         [['-c', 'eth0;reboot'], /-c\/--istio-exclude-interfaces/],
         [['--iptables-mode', 'both'], /--iptables-mode/],
       ];
       for (const [flags, names] of bad) {
-        const r = await lab.siding([...SEED, '--iptables-mode', backend, ...flags]);
+        const r = await lab.siding([...ISTIO_INIT_ARGS, '--iptables-mode', backend, ...flags]);
         assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, names);
         assert.ok(r.stderr.includes(`'${flags[1] ?? ''}'`), `the message quotes the value: ${r.stderr}`);
       }
       // the same through the real CLI process, and a commander usage error
-      const cli = await lab.cli([...SEED, '--iptables-mode', backend, '-p', '70000']);
+      const cli = await lab.cli([...ISTIO_INIT_ARGS, '--iptables-mode', backend, '-p', '70000']);
       assert.equal(cli.code, 2, cli.stderr);
       assert.match(cli.stderr, /invalid value '70000' for flag -p\/--envoy-port/);
-      const usage = await lab.cli([...SEED, '--no-such-flag']);
+      const usage = await lab.cli([...ISTIO_INIT_ARGS, '--no-such-flag']);
       assert.equal(usage.code, 2, usage.stderr);
       assert.equal(await lab.state(backend), before);
     });

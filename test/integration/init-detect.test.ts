@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, initPrerequisite, Lab, PEER4, run, SEED } from './init-lib.js';
+import { CLI, initPrerequisite, Lab, must, PEER4, run, ISTIO_INIT_ARGS } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { CountingRunner, SpawnRunner, programOf } from '../../src/redirect/runner.js';
 
@@ -26,7 +26,7 @@ describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
 
   it('uses iptables-legacy when legacy already holds rules in the namespace', async () => {
     await lab.restore('legacy', 'ipv4', FOREIGN);
-    const r = await lab.sidingOk(SEED);
+    const r = await lab.sidingOk(ISTIO_INIT_ARGS);
     assert.match(r.stderr, /backend=legacy reason=iptables-legacy already holds rules/);
     assert.match(await lab.save('legacy'), /SIDING_OUTPUT/);
     assert.doesNotMatch(await lab.save('nft'), /SIDING_/);
@@ -34,7 +34,7 @@ describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
   });
 
   it('obeys --iptables-mode over detection', async () => {
-    const r = await lab.sidingOk([...SEED, '--iptables-mode', 'nft']);
+    const r = await lab.sidingOk([...ISTIO_INIT_ARGS, '--iptables-mode', 'nft']);
     assert.match(r.stderr, /backend=nft reason=--iptables-mode nft/);
     assert.match(await lab.save('nft'), /SIDING_OUTPUT/);
   });
@@ -47,40 +47,64 @@ describe('backend detection and --iptables-mode', skipUnless(prereq), () => {
   });
 });
 
-describe('--ipv6 and the number of programs run', skipUnless(prereq), () => {
+describe('IPv6, ::6 on lo, and the number of programs run', skipUnless(prereq), () => {
   let lab: Lab;
   before(async () => {
-    lab = await Lab.create('ipv6', { ipv6: true });
+    // No ::6 on lo: siding adds it when it programs IPv6, as istio-iptables does.
+    lab = await Lab.create('ipv6', { ipv6: true, passthroughAddress: false });
   });
   after(async () => {
     await lab?.destroy();
   });
+  const hasPassthroughAddress = async (): Promise<boolean> => (await must('ip', ['-n', lab.pod, '-6', 'addr', 'show', 'dev', 'lo'])).includes('::6/128');
 
-  it('applies both families with at most three programs per IP family', async () => {
+  it('programs IPv4 only in a pod with an IPv4 address, as istio-iptables does, and adds no ::6', async () => {
+    const r = await lab.siding(ISTIO_INIT_ARGS);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /IPv4 only/);
+    assert.doesNotMatch(await lab.save('nft', 'ipv6'), /SIDING_/);
+    assert.equal(await hasPassthroughAddress(), false);
+    assert.equal(await lab.app('fd00:5d::2', 9000), 'peer');
+  });
+
+  it('with --dual-stack, applies both families with a save and a restore each, and adds ::6 to lo for the passthrough', async () => {
+    await lab.sidingOk(['init', '--cleanup']);
     const counting = new CountingRunner(new SpawnRunner());
-    await lab.sidingOk(SEED, { runner: counting });
+    await lab.sidingOk([...ISTIO_INIT_ARGS, '--dual-stack'], { runner: counting });
     const programs = counting.commands.map(programOf);
-    const v6 = programs.filter((p) => p.startsWith('ip6tables') || p === 'cat');
-    const v4 = programs.filter((p) => !v6.includes(p));
-    assert.ok(v4.length <= 3, `IPv4 ran ${v4.join(', ')}`);
-    assert.ok(v6.length <= 3, `IPv6 ran ${v6.join(', ')}`);
-    assert.ok(v4.includes('iptables-nft-restore') && v6.includes('ip6tables-nft-restore'), programs.join(', '));
+    // With --netns (lab.siding adds it) the addresses are read with `ip addr` first.
+    assert.deepEqual(programs, ['ip', 'iptables-legacy-save', 'iptables-nft-save', 'iptables-nft-restore', 'ip6tables-nft-save', 'ip', 'ip6tables-nft-restore']);
     assert.match(await lab.save('nft', 'ipv6'), /SIDING_OUTPUT/);
+    assert.equal(await hasPassthroughAddress(), true);
+    assert.equal(await lab.proxy('fd00:5d::1', 8080, { source: '::6' }), 'app');
+  });
+
+  it('removes ::6 with --cleanup because siding added it, and keeps an address it did not add', async () => {
+    await lab.sidingOk(['init', '--cleanup']);
+    assert.equal(await hasPassthroughAddress(), false);
+    await must('ip', ['-n', lab.pod, '-6', 'addr', 'add', '::6/128', 'dev', 'lo', 'nodad']);
+    await lab.sidingOk([...ISTIO_INIT_ARGS, '--dual-stack']);
+    await lab.sidingOk([...ISTIO_INIT_ARGS, '--dual-stack']);
+    await lab.sidingOk(['init', '--cleanup']);
+    assert.equal(await hasPassthroughAddress(), true, 'the address was there before siding ran');
+    await must('ip', ['-n', lab.pod, '-6', 'addr', 'del', '::6/128', 'dev', 'lo']);
   });
 
   it('leaves ip6tables alone with --ipv6 off', async () => {
     await lab.sidingOk(['init', '--cleanup']);
-    await lab.sidingOk([...SEED, '--ipv6', 'off']);
+    await lab.sidingOk([...ISTIO_INIT_ARGS, '--ipv6', 'off', '--dual-stack']);
     assert.match(await lab.save('nft', 'ipv4'), /SIDING_OUTPUT/);
     assert.doesNotMatch(await lab.save('nft', 'ipv6'), /SIDING_/);
   });
 
-  it('programs another namespace with --netns from the CLI process', async () => {
+  it('programs another namespace with --netns from the CLI process, reading its addresses', async () => {
     await lab.sidingOk(['init', '--cleanup']);
-    const r = await run(process.execPath, [CLI, ...SEED, '--netns', `/run/netns/${lab.pod}`]);
+    const r = await run(process.execPath, [CLI, ...ISTIO_INIT_ARGS, '--dual-stack', '--netns', `/run/netns/${lab.pod}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await lab.app(PEER4, 9000), 'outbound');
     assert.equal(await lab.app('fd00:5d::2', 9000), 'outbound');
+    assert.equal(await hasPassthroughAddress(), true);
+    await lab.sidingOk(['init', '--cleanup']);
   });
 });
 
@@ -88,7 +112,7 @@ describe('--run-validation', skipUnless(prereq), () => {
   let lab: Lab;
   // The lab's stub already listens on 15001; validation needs the proxy port free, as it is
   // in an init container, so these runs use -p 15101.
-  const FLAGS = [...SEED, '-p', '15101', '--run-validation', '--probe-timeout', '1s'];
+  const FLAGS = [...ISTIO_INIT_ARGS, '-p', '15101', '--run-validation', '--probe-timeout', '1s'];
   before(async () => {
     lab = await Lab.create('valid');
   });
@@ -158,7 +182,7 @@ describe('the xtables lock', skipUnless(prereq), () => {
 
   it('waits while another program holds the lock and succeeds once it is released', async () => {
     const release = await holdLock();
-    const args = ['netns', 'exec', lab.pod, process.execPath, CLI, ...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '20', '--lock-retry-delay', '100'];
+    const args = ['netns', 'exec', lab.pod, process.execPath, CLI, ...ISTIO_INIT_ARGS, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '20', '--lock-retry-delay', '100'];
     const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XTABLES_LOCKFILE: lockfile } });
     let stderr = '';
     // Release the lock only once siding has found it held and said it will try again.
@@ -178,7 +202,7 @@ describe('the xtables lock', skipUnless(prereq), () => {
   it('fails with a clear message when the lock stays held', async () => {
     const release = await holdLock();
     try {
-      const r = await lab.cli([...SEED, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '1', '--lock-retry-delay', '0'], {
+      const r = await lab.cli([...ISTIO_INIT_ARGS, '--iptables-mode', 'legacy', '--lock-wait', '1', '--lock-retries', '1', '--lock-retry-delay', '0'], {
         XTABLES_LOCKFILE: lockfile,
       });
       assert.equal(r.code, 1, r.stderr);

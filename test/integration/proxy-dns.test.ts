@@ -1,6 +1,6 @@
 /**
- * DNS through `siding proxy` with capture on (siding init --redirect-dns, siding proxy
- * --redirect-dns): the app's queries to any server on port 53, UDP and TCP, land on the
+ * DNS through `siding proxy` with capture on (siding init --redirect-dns --capture-all-dns,
+ * siding proxy --redirect-dns): the app's queries to any server on port 53, UDP and TCP, land on the
  * proxy's 15053 and are forwarded to the nameserver of the proxy's resolver file. Two DNS
  * servers in the peer answer differently, so the answer says which one was asked.
  */
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { must, PEER4, SEED } from './init-lib.js';
+import { must, PEER4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, type RunningProxy } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
@@ -40,7 +40,7 @@ describe('DNS through siding proxy with --redirect-dns', skipUnless(prereq), () 
       { kind: 'dns', host: RESOLVER, port: 53, answer: '198.51.100.53' },
       { kind: 'dns', host: PEER4, port: 53, answer: '198.51.100.2' },
     ]);
-    await lab.init([...SEED, '--redirect-dns']);
+    await lab.init([...ISTIO_INIT_ARGS, '--redirect-dns', '--capture-all-dns']);
   });
   after(async () => {
     await proxy?.stop('SIGKILL');

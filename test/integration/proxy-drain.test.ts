@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PEER4, POD4, SEED } from './init-lib.js';
+import { PEER4, POD4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, waitForLine } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
@@ -22,7 +22,7 @@ describe('siding proxy drains on SIGTERM', skipUnless(prereq), () => {
       { kind: 'http', port: 9000, name: 'peer' },
       { kind: 'source', port: 9104 },
     ]);
-    await lab.init(SEED);
+    await lab.init(ISTIO_INIT_ARGS);
   });
   after(async () => {
     await lab?.destroy();

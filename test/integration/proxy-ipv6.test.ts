@@ -1,12 +1,12 @@
 /**
- * `siding proxy` over IPv6: the seed redirect programs ip6tables too (the pod has a global
- * IPv6 address), outbound calls reach the peer through the proxy (IP6T_SO_ORIGINAL_DST), and
+ * `siding proxy` over IPv6: the redirect of Istio's flags with --dual-stack programs ip6tables too (as
+ * istio-iptables does for a dual-stack pod), outbound calls reach the peer through the proxy (IP6T_SO_ORIGINAL_DST), and
  * inbound calls reach the app from ::6, which is on lo as siding init leaves it. Without ::6
  * an inbound IPv6 connection is reset and counted, never looped back into the proxy.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { must, PEER6, POD6, SEED } from './init-lib.js';
+import { must, PEER6, POD6, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, type RunningProxy } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
@@ -20,7 +20,7 @@ describe('siding proxy over IPv6', skipUnless(prereq), () => {
     lab = await ProxyLab.create('pxv6', { ipv6: true });
     await lab.serve('pod', [{ kind: 'http', port: 8080, name: 'app' }]);
     await lab.serve('peer', [{ kind: 'http', port: 9000, name: 'peer' }]);
-    await lab.init(SEED);
+    await lab.init([...ISTIO_INIT_ARGS, '--dual-stack']);
     proxy = await lab.proxy(['--drain-seconds', '0']);
   });
   after(async () => {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { must, PEER4, POD4, SEED } from './init-lib.js';
+import { must, PEER4, POD4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, waitForLine, type RunningProxy } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
@@ -33,7 +33,7 @@ describe('TCP through siding proxy', skipUnless(prereq), () => {
     ]);
     // The peer silently drops SYNs to 9198, so a connect there can only time out.
     await must('ip', ['netns', 'exec', lab.lab.peer, 'iptables-nft', '-A', 'INPUT', '-p', 'tcp', '--dport', '9198', '-j', 'DROP']);
-    await lab.init(SEED);
+    await lab.init(ISTIO_INIT_ARGS);
     proxy = await lab.proxy(['--connect-timeout', '300ms', '--drain-seconds', '0']);
   });
   after(async () => {

@@ -1,6 +1,6 @@
 /**
  * The webhook over real HTTPS on loopback: certificate verification against the generated
- * CA, the issue's "done when" reviews, certificate hot reload without dropping connections,
+ * CA, the reviews every webhook must answer (inject, re-invoke, opt out, deny), certificate hot reload without dropping connections,
  * graceful close, slow-client timeouts, and the CLI's SIGTERM handling.
  */
 import { describe, it, before, after } from 'node:test';
@@ -120,7 +120,7 @@ describe('the webhook over HTTPS with certificate files', { timeout: 60_000 }, (
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('answers the issue’s reviews over a connection verified against the generated CA', async () => {
+  it('injects, re-injects unchanged, skips an opted-out pod and denies a hostile one over a connection verified against the generated CA', async () => {
     const opts = { ca, agent: false as const };
     const review = loadReview();
     const first = await postReview(server.url, review, opts);

@@ -116,6 +116,14 @@ describe('parsedSizeEstimate', () => {
     });
   }
 
+  it('counts commas, braces and brackets inside strings as plain bytes, escaped quotes included', () => {
+    const value = `${','.repeat(10_000)}\\"[{${','.repeat(10_000)}`;
+    const body = Buffer.from(JSON.stringify({ metadata: { annotations: { a: value } } }));
+    assert.ok(parsedSizeEstimate(body) < body.length + 10 * 64, `${parsedSizeEstimate(body)} for ${body.length} bytes`);
+    // The same characters as structure cost far more.
+    assert.ok(parsedSizeEstimate(Buffer.from(`[${'0,'.repeat(10_000)}0]`)) > 30 * 10_000);
+  });
+
   it('never exceeds MAX_PARSED_BYTES_PER_BODY_BYTE per byte', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {

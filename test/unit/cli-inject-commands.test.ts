@@ -1,6 +1,6 @@
 /**
- * `siding inject` and `siding check` as users run them: the built CLI (`npm run build`
- * first), a real process, real files and standard input.
+ * `siding inject` and `siding check` as users run them: the CLI in a process of its own
+ * (from source, so no build is needed), real files and standard input.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -62,7 +62,13 @@ test('JSON configs are accepted', () => {
 
 test('redirect lists accept the annotation syntax as a string', () => {
   const c = parseConfig('redirect:\n  includeOutboundIPRanges: "10.0.0.1/8, fd00::1/8"\n  includeInboundPorts: ""\n', 'c.yaml');
-  assert.deepEqual(c.redirect.includeOutboundIPRanges, { kind: 'list', cidrs: ['10.0.0.0/8', 'fd00::/8'] });
+  assert.deepEqual(c.redirect.includeOutboundIPRanges, {
+    kind: 'list',
+    cidrs: [
+      { family: 'ipv4', address: '10.0.0.0', prefix: 8 },
+      { family: 'ipv6', address: 'fd00::', prefix: 8 },
+    ],
+  });
   assert.deepEqual(c.redirect.includeInboundPorts, { kind: 'list', ports: [] });
 });
 

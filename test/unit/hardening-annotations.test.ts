@@ -18,9 +18,10 @@ import fc from 'fast-check';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { registerInit } from '../../src/cli/init.js';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
-import { parseCidr, parseInterfaceName, parseImage } from '../../src/config/values.js';
+import { parseImage } from '../../src/config/values.js';
+import { formatCidr, parseCidr, parseInterfaceName, STRICT } from '../../src/grammar/index.js';
 import { ANNOTATIONS, INIT_CONTAINER, injectPod, PROXY_CONTAINER, type AnnotationField, type AnyAnnotationSpec } from '../../src/inject/index.js';
-import { RecordingRunner } from '../../src/redirect/index.js';
+import { RecordingRunner } from '../../src/redirect/runner.js';
 
 function pod(annotations: Record<string, unknown> = {}, labels: Record<string, unknown> = {}): V1Pod {
   return {
@@ -252,8 +253,8 @@ function checkInitArgs(args: readonly string[], context: string): Map<string, st
       case '-x':
         if (value === '*' && flag === '-i') break;
         for (const item of value === '' ? [] : value.split(',')) {
-          const parsed = parseCidr(item);
-          assert.ok(parsed.ok && parsed.value === item, `${context}: ${flag} item ${item} is not canonical`);
+          const parsed = parseCidr(item, STRICT);
+          assert.ok(parsed.ok && formatCidr(parsed.value) === item, `${context}: ${flag} item ${item} is not canonical`);
         }
         break;
       case '-b':
@@ -266,7 +267,7 @@ function checkInitArgs(args: readonly string[], context: string): Map<string, st
         assert.match(value, PORT_LIST, `${context}: ${flag} ${value}`);
         break;
       case '-c':
-        for (const item of value.split(',')) assert.ok(parseInterfaceName(item).ok, `${context}: -c item ${item}`);
+        for (const item of value.split(',')) assert.ok(parseInterfaceName(item, STRICT).ok, `${context}: -c item ${item}`);
         break;
       default:
         assert.fail(`${context}: unexpected flag ${flag}`);

@@ -23,7 +23,7 @@ test('every annotation in the table has a section, its aliases and an example th
   }
 });
 
-test('the table covers every setting the issue lists and siding keys are unique', () => {
+test('the table covers every per-pod setting siding documents and its keys are unique', () => {
   const keys = ANNOTATIONS.map((s) => s.key);
   assert.equal(new Set(keys).size, keys.length);
   for (const k of [

@@ -10,8 +10,6 @@ import { VERSION } from '../../src/version.js';
 import { GoldenSet } from '../helpers/golden.js';
 import { fixtureText } from '../helpers/fixtures.js';
 
-const golden = new GoldenSet('inject');
-
 function loadPod(name: string): V1Pod {
   return parse(fixtureText('inject', `${name}.yaml`).replaceAll('{{VERSION}}', VERSION)) as V1Pod;
 }
@@ -256,6 +254,15 @@ const POD_CASES: PodCase[] = [
   },
 ];
 
+/** Every golden file this file produces: one per pod case, and the manifest streams. */
+const golden = new GoldenSet('inject', [
+  ...POD_CASES.map((c) => `${c.fixture}.yaml`),
+  'manifest-deployment.yaml',
+  'manifest-cronjob.yaml',
+  'manifest-list.json',
+  'manifest-check-mixed.txt',
+]);
+
 for (const c of POD_CASES) {
   test(`${c.title} (golden ${c.fixture}.yaml)`, () => {
     const input = loadPod(c.fixture);
@@ -325,6 +332,6 @@ test('siding check explains every workload kind on one line each (golden manifes
   golden.check('manifest-check-mixed.txt', `${run.lines.join('\n')}\n`);
 });
 
-test('no golden file in test/golden/inject is stale', () => {
+test('every golden file in test/golden/inject belongs to a declared case, and every declared case has one', () => {
   golden.assertNoStale();
 });

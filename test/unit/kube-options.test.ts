@@ -1,27 +1,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputError } from '../../src/errors/index.js';
-import { parseDuration, parseKubeFlags, parseObjectName, wantsKube } from '../../src/kube/options.js';
+import { parseDurationFlag, parseKubeFlags, parseObjectName, wantsKube } from '../../src/kube/options.js';
 import { DEFAULT_POLICY } from '../../src/kube/rotation.js';
 
 const rejects = (fn: () => unknown, pattern: RegExp): void => {
   assert.throws(fn, (e: unknown) => e instanceof InputError && pattern.test(e.message));
 };
 
-describe('parseDuration', () => {
+describe('parseDurationFlag', () => {
   it('reads single and compound units', () => {
-    assert.equal(parseDuration('--x', '250ms'), 250);
-    assert.equal(parseDuration('--x', '90s'), 90_000);
-    assert.equal(parseDuration('--x', '1h30m'), 5_400_000);
-    assert.equal(parseDuration('--x', '2d'), 172_800_000);
+    assert.equal(parseDurationFlag('--x', '250ms'), 250);
+    assert.equal(parseDurationFlag('--x', '90s'), 90_000);
+    assert.equal(parseDurationFlag('--x', '1h30m'), 5_400_000);
+    assert.equal(parseDurationFlag('--x', '2d'), 172_800_000);
   });
 
   it('rejects a number without a unit, a negative, spaces and trailing text', () => {
-    for (const bad of ['5', '-5m', '5 m', '5mx', '', 'm', '1.5h']) rejects(() => parseDuration('--ca-overlap', bad), /for --ca-overlap: expected a duration/);
+    for (const bad of ['5', '-5m', '5 m', '5mx', '', 'm', '1.5h']) rejects(() => parseDurationFlag('--ca-overlap', bad), /for --ca-overlap: .* is not a duration \(examples: 90s, 5m, 1h30m or 2d\)/);
   });
 
   it('rejects more than a year', () => {
-    rejects(() => parseDuration('--x', '366d'), /at most 365d/);
+    rejects(() => parseDurationFlag('--x', '366d'), /not between 0ms and 365d/);
   });
 });
 

@@ -28,7 +28,7 @@ describe('the install manifests', () => {
     assert.deepEqual(parseConfig(text, 'siding-config'), DEFAULT_CONFIG);
   });
 
-  test('the webhook configuration has the settings the issue fixes', () => {
+  test('the webhook configuration fails closed, is called for pod creation only, and re-invokes', () => {
     const mwc = find('MutatingWebhookConfiguration', 'siding') as Obj & { webhooks: Record<string, unknown>[] };
     assert.equal(mwc.webhooks.length, 1);
     const w = mwc.webhooks[0]!;

@@ -86,8 +86,9 @@ describe('siding proxy flags', () => {
     await rejects(['--uid', '-1'], '--uid', /whole number/);
     await rejects(['--drain-seconds', '3601'], '--drain-seconds', /0 to 3600/);
     await rejects(['--max-connections', '0'], '--max-connections', /1 to 1000000/);
-    await rejects(['--connect-timeout', '10m'], '--connect-timeout', /duration/);
-    await rejects(['--connect-timeout', '10ms'], '--connect-timeout', /from 50ms/);
+    await rejects(['--connect-timeout', '10x'], '--connect-timeout', /is not a duration/);
+    await rejects(['--connect-timeout', '10m'], '--connect-timeout', /not between 50ms and 5m/);
+    await rejects(['--connect-timeout', '10ms'], '--connect-timeout', /not between 50ms and 5m/);
     await rejects(['--readiness-path', 'healthz'], '--readiness-path', /absolute path/);
     await rejects(['--redirect-dns', '--resolv-conf', 'resolv.conf'], '--resolv-conf', /absolute file path/);
   });

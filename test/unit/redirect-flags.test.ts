@@ -2,28 +2,32 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Command, CommanderError } from 'commander';
-import { parseInitFlags } from '../../src/redirect/flags.js';
 import type { RawInitFlags } from '../../src/redirect/flags.js';
+import { parseTestFlags, TEST_RESOLV_CONF } from '../helpers/init-flags.js';
+import type { TestParseEnv } from '../helpers/init-flags.js';
 import type { InitOptions } from '../../src/redirect/config.js';
 import { InitFlagError } from '../../src/errors/index.js';
 import { registerInit } from '../../src/cli/init.js';
 import { RecordingRunner } from '../../src/redirect/runner.js';
 
 const env = { exists: (p: string) => p === '/var/run/netns/pod' };
-const parse = (raw: RawInitFlags): InitOptions => parseInitFlags(raw, env);
+const parse = (raw: RawInitFlags, more: TestParseEnv = {}): InitOptions => parseTestFlags(raw, { ...env, ...more });
 
-function rejects(raw: RawInitFlags, flag: string, value: string, reason?: RegExp): void {
+function rejects(raw: RawInitFlags, flag: string, value: string, reason?: RegExp, more: TestParseEnv = {}): InitFlagError {
+  let error: InitFlagError | undefined;
   assert.throws(
-    () => parse(raw),
+    () => parse(raw, more),
     (e: unknown) => {
       assert.ok(e instanceof InitFlagError, String(e));
       assert.equal(e.flag, flag);
       assert.equal(e.value, value);
       assert.ok(e.message.includes(`'${value}'`) && e.message.includes(flag), e.message);
       if (reason !== undefined) assert.match(e.message, reason);
+      error = e;
       return true;
     },
   );
+  return error as InitFlagError;
 }
 
 /** Parses a command line through the real commander command, without running anything. */
@@ -37,12 +41,14 @@ async function parseArgv(argv: string[]): Promise<{ options?: InitOptions; error
     err: () => undefined,
     exists: env.exists,
     lookPath: () => undefined,
+    readFile: (p) => (p === '/etc/resolv.conf' ? TEST_RESOLV_CONF : undefined),
+    environment: {},
   });
   // Capture the parsed options by intercepting the dry run: every argv gets --dry-run.
   const cmd = program.commands.find((c) => c.name() === 'init');
   cmd?.exitOverride();
   cmd?.hook('preAction', (c) => {
-    options = parse(c.opts<RawInitFlags>());
+    options = parse(c.opts());
   });
   try {
     await program.parseAsync(['init', ...argv, '--dry-run'], { from: 'user' });
@@ -58,11 +64,15 @@ describe('siding init flag parsing', () => {
     assert.equal(o.redirect.proxyPort, 15001);
     assert.equal(o.redirect.inboundPort, 15006);
     assert.equal(o.redirect.tunnelPort, 15008);
-    assert.deepEqual(o.redirect.proxyUids, [1337]);
-    assert.deepEqual(o.redirect.proxyGids, [1337]);
-    assert.deepEqual(o.redirect.outboundInclude, { kind: 'list', cidrs: [] });
+    assert.deepEqual(o.redirect.proxyUids, ['1337']);
+    assert.deepEqual(o.redirect.proxyGids, ['1337']);
+    assert.deepEqual(o.redirect.outboundInclude, { kind: 'list', cidrs: [], hasLoopback: false });
     assert.deepEqual(o.redirect.inboundInclude, { kind: 'list', ports: [] });
-    assert.deepEqual(o.redirect.dns, { enabled: false });
+    assert.deepEqual(o.redirect.dns, { kind: 'off' });
+    assert.deepEqual(o.redirect.ownerGroups, { kind: 'all-except', groups: [] });
+    assert.deepEqual(o.redirect.ipv4Loopback, { family: 'ipv4', address: '127.0.0.1', prefix: 32 });
+    assert.equal(o.redirect.dropInvalid, false);
+    assert.equal(o.dualStack, false);
     assert.equal(o.iptablesMode, 'auto');
     assert.equal(o.ipv6, 'auto');
     assert.equal(o.action, 'apply');
@@ -70,7 +80,7 @@ describe('siding init flag parsing', () => {
     assert.equal(o.validation.probePort, 15002);
   });
 
-  it("parses the seed's exact command line through commander", async () => {
+  it("parses the command line Istio's injector writes, through commander", async () => {
     const { options, error } = await parseArgv(['-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020']);
     assert.equal(error, undefined);
     assert.ok(options !== undefined);
@@ -92,11 +102,11 @@ describe('siding init flag parsing', () => {
       '--istio-outbound-ports', '443', '--istio-exclude-interfaces', 'eth1', '--kube-virt-interfaces', 'net1', '--redirect-dns',
     ]);
     assert.ok(options !== undefined);
-    assert.deepEqual(options.redirect.proxyGids, [1338]);
+    assert.deepEqual(options.redirect.proxyGids, ['1338']);
     assert.deepEqual(options.redirect.outboundIncludePorts, [{ from: 443, to: 443 }]);
     assert.deepEqual(options.redirect.excludeInterfaces, ['eth1']);
     assert.deepEqual(options.redirect.virtualInterfaces, ['net1']);
-    assert.equal(options.redirect.dns.enabled, true);
+    assert.deepEqual(options.redirect.dns, { kind: 'servers', port: 15053, servers: [{ family: 'ipv4', address: '10.96.0.10' }, { family: 'ipv6', address: 'fd00:10:96::a' }] });
   });
 
   it('treats --cleanup-only as --cleanup', () => {
@@ -115,7 +125,16 @@ describe('siding init flag parsing', () => {
     const attempt = async (argv: string[]): Promise<{ error: unknown; runner: RecordingRunner }> => {
       const runner = new RecordingRunner();
       const program = new Command('siding').exitOverride();
-      registerInit(program, { runner, out: () => undefined, err: () => undefined, exists: () => true, lookPath: (n) => `/usr/sbin/${n}`, readFile: () => undefined });
+      registerInit(program, {
+        runner,
+        out: () => undefined,
+        err: () => undefined,
+        exists: () => true,
+        lookPath: (n) => `/usr/sbin/${n}`,
+        readFile: () => undefined,
+        environment: {},
+        addresses: () => [{ family: 'ipv4', address: '10.0.0.5' }],
+      });
       program.commands.forEach((c) => c.exitOverride());
       try {
         await program.parseAsync(['init', ...argv], { from: 'user' });
@@ -137,7 +156,7 @@ describe('siding init flag parsing', () => {
     rejects({ envoyPort: '65536' }, '-p/--envoy-port', '65536');
     rejects({ inboundCapturePort: '15006x' }, '-z/--inbound-capture-port', '15006x');
     rejects({ dnsPort: '-1' }, '--dns-port', '-1');
-    rejects({ inboundTunnelPort: '' }, '--inbound-tunnel-port', '');
+    rejects({ inboundTunnelPort: '' }, '-e/--inbound-tunnel-port', '');
   });
 
   it('accepts port ranges with a dash or a colon', () => {
@@ -149,12 +168,21 @@ describe('siding init flag parsing', () => {
   });
 
   it('rejects a port range whose upper bound is below the lower bound', () => {
-    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /upper bound is below the lower bound/);
+    rejects({ istioLocalExcludePorts: '15020,9000-8000' }, '-d/--istio-local-exclude-ports', '15020,9000-8000', /ends below its start/);
   });
 
-  it('rejects a port list with an empty item or a trailing comma', () => {
-    rejects({ istioLocalExcludePorts: '15020,,15021' }, '-d/--istio-local-exclude-ports', '15020,,15021', /empty item/);
-    rejects({ istioOutboundPorts: '443,' }, '-q/--istio-outbound-ports', '443,', /empty item/);
+  it('drops empty items and trailing commas, as istio-iptables does', () => {
+    assert.deepEqual(parse({ istioLocalExcludePorts: '15020,,15021,' }).redirect.inboundExcludePorts, [
+      { from: 15020, to: 15020 },
+      { from: 15021, to: 15021 },
+    ]);
+    assert.deepEqual(parse({ istioServiceCidr: ',10.0.0.0/8,' }).redirect.outboundInclude, {
+      kind: 'list',
+      cidrs: [{ family: 'ipv4', address: '10.0.0.0', prefix: 8 }],
+      hasLoopback: false,
+    });
+    assert.deepEqual(parse({ proxyUid: '1337,' }).redirect.proxyUids, ['1337']);
+    assert.deepEqual(parse({ kubeVirtInterfaces: 'eth0,,' }).redirect.virtualInterfaces, ['eth0']);
   });
 
   it("accepts '*' for all inbound ports but not in the exclude list", () => {
@@ -166,7 +194,7 @@ describe('siding init flag parsing', () => {
     const o = parse({ istioLocalExcludePorts: '2,1,2', istioServiceExcludeCidr: '10.0.0.0/8,10.1.0.0/8', proxyUid: '5,5,4' });
     assert.deepEqual(o.redirect.inboundExcludePorts.map((p) => p.from), [2, 1]);
     assert.deepEqual(o.redirect.outboundExclude, [{ family: 'ipv4', address: '10.0.0.0', prefix: 8 }]);
-    assert.deepEqual(o.redirect.proxyUids, [5, 4]);
+    assert.deepEqual(o.redirect.proxyUids, ['5', '4']);
   });
 
   it('clears host bits of CIDRs and makes a bare address a /32 or /128', () => {
@@ -179,6 +207,7 @@ describe('siding init flag parsing', () => {
         { family: 'ipv6', address: 'fd00::', prefix: 64 },
         { family: 'ipv6', address: '2001:db8::1', prefix: 128 },
       ],
+      hasLoopback: false,
     });
   });
 
@@ -190,19 +219,31 @@ describe('siding init flag parsing', () => {
     rejects({ istioServiceCidr: '256.0.0.1/8' }, '-i/--istio-service-cidr', '256.0.0.1/8');
     rejects({ istioServiceCidr: 'fe80::1%eth0' }, '-i/--istio-service-cidr', 'fe80::1%eth0');
     rejects({ istioServiceCidr: '::ffff:10.0.0.1' }, '-i/--istio-service-cidr', '::ffff:10.0.0.1', /IPv4-mapped/);
+    assert.deepEqual(parse({ istioServiceCidr: '::10.0.0.1' }).redirect.outboundInclude, {
+      kind: 'list',
+      cidrs: [{ family: 'ipv6', address: '::a00:1', prefix: 128 }],
+      hasLoopback: false,
+    });
     rejects({ istioServiceCidr: '10.0.0.0/8 ; rm -rf /' }, '-i/--istio-service-cidr', '10.0.0.0/8 ; rm -rf /');
     rejects({ istioServiceCidr: '10.0.0.0/-1' }, '-i/--istio-service-cidr', '10.0.0.0/-1');
   });
 
-  it('rejects UIDs and GIDs that are not numbers in range, and an empty UID list', () => {
-    rejects({ proxyUid: 'istio' }, '-u/--proxy-uid', 'istio');
+  it('takes UIDs and GIDs as numbers, ranges or names, as iptables does, and rejects anything else', () => {
+    assert.deepEqual(parse({ proxyUid: '1337,1000-2000,istio-proxy,42' }).redirect.proxyUids, ['1337', '1000-2000', 'istio-proxy', '42']);
+    // iptables' owner match reads 0042 as octal (34): refused rather than silently another user.
+    rejects({ proxyUid: '0042' }, '-u/--proxy-uid', '0042', /leading zero/);
     rejects({ proxyUid: '4294967295' }, '-u/--proxy-uid', '4294967295');
     rejects({ proxyGid: '-5' }, '-g/--proxy-gid', '-5');
-    rejects({ proxyUid: '' }, '-u/--proxy-uid', '', /at least one/);
+    rejects({ proxyGid: '20-10' }, '-g/--proxy-gid', '20-10', /upper bound/);
+    rejects({ proxyUid: 'a b' }, '-u/--proxy-uid', 'a b');
+    rejects({ proxyUid: '1337 -j ACCEPT' }, '-u/--proxy-uid', '1337 -j ACCEPT');
   });
 
-  it('defaults the GIDs to the UIDs', () => {
-    assert.deepEqual(parse({ proxyUid: '1337,1338' }).redirect.proxyGids, [1337, 1338]);
+  it("defaults -u to ENVOY_USER's UID from /etc/passwd, else 1337, when it is absent or empty", () => {
+    const passwd = 'root:x:0:0::/root:/bin/sh\nistio-proxy:x:1500:1500::/:/sbin/nologin\nenvoy:x:101:101::/:/sbin/nologin\n';
+    assert.deepEqual(parse({}, { files: { '/etc/passwd': passwd } }).redirect.proxyUids, ['1500']);
+    assert.deepEqual(parse({ proxyUid: '' }, { files: { '/etc/passwd': passwd }, environment: { ENVOY_USER: 'envoy' } }).redirect.proxyUids, ['101']);
+    assert.deepEqual(parse({}, { files: { '/etc/passwd': passwd }, environment: { ENVOY_USER: 'nobody' } }).redirect.proxyGids, ['1337']);
   });
 
   it('rejects interface names that are too long or contain other characters', () => {
@@ -213,9 +254,16 @@ describe('siding init flag parsing', () => {
     assert.deepEqual(parse({ istioExcludeInterfaces: 'eth0,veth+,net1.100' }).redirect.excludeInterfaces, ['eth0', 'veth+', 'net1.100']);
   });
 
-  it('rejects TPROXY as not implemented and any other mode as invalid', () => {
-    rejects({ istioInboundInterceptionMode: 'TPROXY' }, '-m/--istio-inbound-interception-mode', 'TPROXY', /not implemented/);
-    rejects({ istioInboundInterceptionMode: 'redirect' }, '-m/--istio-inbound-interception-mode', 'redirect', /REDIRECT, TPROXY/);
+  it('refuses TPROXY, saying why, and any other mode but REDIRECT (or empty)', () => {
+    rejects({ istioInboundInterceptionMode: 'TPROXY' }, '-m/--istio-inbound-interception-mode', 'TPROXY', /not supported.*IP_TRANSPARENT/);
+    rejects({ istioInboundInterceptionMode: 'redirect' }, '-m/--istio-inbound-interception-mode', 'redirect', /must be REDIRECT/);
+    assert.equal(parse({ istioInboundInterceptionMode: '' }).redirect.mode, 'REDIRECT');
+  });
+
+  it('accepts the TPROXY mark and route table with REDIRECT, and checks they are numbers', () => {
+    parse({ istioInboundTproxyMark: '1337', istioInboundTproxyRouteTable: '133' });
+    rejects({ istioInboundTproxyMark: 'x' }, '-t/--istio-inbound-tproxy-mark', 'x');
+    rejects({ istioInboundTproxyRouteTable: '0' }, '-r/--istio-inbound-tproxy-route-table', '0');
   });
 
   it('rejects unknown --iptables-mode, --ipv6 and --log-format values', () => {
@@ -230,12 +278,16 @@ describe('siding init flag parsing', () => {
     rejects({ netns: '/var/run/netns/other' }, '--netns', '/var/run/netns/other', /no such file/);
   });
 
-  it('parses probe timeouts as durations within bounds', () => {
+  it('parses probe timeouts as Go durations within bounds', () => {
     assert.equal(parse({ probeTimeout: '500ms' }).validation.timeoutMs, 500);
     assert.equal(parse({ probeTimeout: '2s' }).validation.timeoutMs, 2000);
     assert.equal(parse({ probeTimeout: '3' }).validation.timeoutMs, 3000);
-    rejects({ probeTimeout: '10ms' }, '--probe-timeout', '10ms', /between/);
-    rejects({ probeTimeout: '1h' }, '--probe-timeout', '1h');
+    assert.equal(parse({ probeTimeout: '1m30s' }).validation.timeoutMs, 90000);
+    assert.equal(parse({ probeTimeout: '1.5s' }).validation.timeoutMs, 1500);
+    assert.equal(parse({ probeTimeout: '1h' }).validation.timeoutMs, 3600000);
+    rejects({ probeTimeout: '2h' }, '--probe-timeout', '2h', /between/);
+    rejects({ probeTimeout: '0' }, '--probe-timeout', '0', /between/);
+    for (const bad of ['5x', 's', '1..5s', '-1s', '5 s', '']) rejects({ probeTimeout: bad }, '--probe-timeout', bad);
   });
 
   it('bounds the lock settings', () => {
@@ -248,6 +300,17 @@ describe('siding init flag parsing', () => {
 
   it('refuses --run-validation together with --cleanup', () => {
     rejects({ runValidation: true, cleanup: true }, '--run-validation', 'true', /--cleanup/);
+  });
+
+  it('refuses --run-validation when no outbound connection on the probe port would be captured', () => {
+    rejects({ runValidation: true, istioServiceCidr: '' }, '--run-validation', 'true', /nothing to validate/);
+    rejects({ runValidation: true, istioServiceCidr: '*', istioLocalOutboundPortsExclude: '15002' }, '--run-validation', 'true', /nothing to validate/);
+  });
+
+  it('gives --run-validation a destination the rules capture, and none without it', () => {
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '*' }).validation.target, { family: 'ipv4', address: '192.0.2.1', port: 15002 });
+    assert.deepEqual(parse({ runValidation: true, istioServiceCidr: '10.1.0.0/16' }).validation.target, { family: 'ipv4', address: '10.1.0.1', port: 15002 });
+    assert.equal(parse({ istioServiceCidr: '*' }).validation.target, undefined);
   });
 
   it('never lets a list value through unvalidated (property)', () => {

@@ -8,8 +8,8 @@ describe('the siding init log', () => {
   it('writes one JSON object per line with --log-format json', () => {
     const lines: string[] = [];
     const log = createLogger('json', (l) => lines.push(l), now);
-    log.info('applied the IPv4 rules', { backend: 'nft', rules: 18 });
-    log.warn('the xtables lock is held', { attempt: 1 });
+    log.info({ backend: 'nft', rules: 18 }, 'applied the IPv4 rules');
+    log.warn({ attempt: 1 }, 'the xtables lock is held');
     assert.equal(lines.length, 2);
     assert.deepEqual(JSON.parse(lines[0] ?? ''), { time: '2026-01-02T03:04:05.000Z', level: 'info', msg: 'applied the IPv4 rules', backend: 'nft', rules: 18 });
     assert.equal((JSON.parse(lines[1] ?? '') as { level: string }).level, 'warn');
@@ -19,8 +19,13 @@ describe('the siding init log', () => {
   it('writes readable text with the fields after the message', () => {
     const lines: string[] = [];
     const log = createLogger('text', (l) => lines.push(l), now);
-    log.info('chose the iptables backend', { backend: 'legacy', reason: 'x', skipped: undefined });
-    log.warn('careful', { list: ['a', 'b'] });
-    assert.deepEqual(lines, ['siding init: chose the iptables backend (backend=legacy reason=x)\n', 'siding init: warning: careful (list=a,b)\n']);
+    log.info({ backend: 'legacy', reason: 'x', skipped: undefined }, 'chose the iptables backend');
+    log.warn({ list: ['a', 'b'] }, 'careful');
+    log.error({ exit_code: 2 }, 'iptables-restore failed');
+    assert.deepEqual(lines, [
+      'siding init: chose the iptables backend (backend=legacy reason=x)\n',
+      'siding init: warning: careful (list=a,b)\n',
+      'siding init: error: iptables-restore failed (exit_code=2)\n',
+    ]);
   });
 });

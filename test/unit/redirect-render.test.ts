@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseInitFlags } from '../../src/redirect/flags.js';
+import { parseTestFlags } from '../helpers/init-flags.js';
 import type { RawInitFlags } from '../../src/redirect/flags.js';
 import { buildRules } from '../../src/redirect/rules.js';
 import { payloadTables, render, renderCleanup, renderCleanupForRules, renderRestore } from '../../src/redirect/render.js';
@@ -13,12 +13,12 @@ function fixture(name: string): string {
   return readFileSync(new URL(`../fixtures/redirect/${name}`, import.meta.url), 'utf8');
 }
 
-const SEED: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
-const rulesFor = (extra: RawInitFlags = {}) => buildRules(parseInitFlags({ ...SEED, ...extra }, { exists: () => true }).redirect, 'ipv4');
+const ISTIO_INIT_ARGS: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
+const rulesFor = (extra: RawInitFlags = {}) => buildRules(parseTestFlags({ ...ISTIO_INIT_ARGS, ...extra }).redirect, 'ipv4');
 
 for (const backend of ['legacy', 'nft']) {
   describe(`reading ${backend} iptables-save output`, () => {
-    const text = fixture(`${backend}-seed-dns-foreign.save`);
+    const text = fixture(`${backend}-istio-dns-foreign.save`);
 
     it("finds siding's chains by prefix and its built-in rules by comment", () => {
       const state = sidingState(parseSave(text));
@@ -87,7 +87,7 @@ describe('render', () => {
   });
 
   it('puts a table back as it was before a failed payload', () => {
-    const before = sidingState(parseSave(fixture('nft-seed-dns-foreign.save')));
+    const before = sidingState(parseSave(fixture('nft-istio-dns-foreign.save')));
     const payload = renderRestore('raw', rulesFor({ redirectDns: true }), before.raw);
     assert.match(payload, /-D OUTPUT -p udp -m comment --comment siding\/dns-zone-output-jump -j SIDING_DNS_ZONE_OUT/);
     for (const line of [...(before.raw?.rules ?? []), ...(before.raw?.jumps ?? [])]) assert.ok(payload.includes(line));

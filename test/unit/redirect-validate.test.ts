@@ -2,17 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { parseInitFlags } from '../../src/redirect/flags.js';
+import { parseTestFlags } from '../helpers/init-flags.js';
 import type { RawInitFlags } from '../../src/redirect/flags.js';
-import { capturesOutbound, chooseProbeTarget, probeRedirect, validateRedirect } from '../../src/redirect/validate.js';
+import { capturesOutbound, chooseProbeTarget, validateRedirect } from '../../src/redirect/validate.js';
+import { probeRedirect } from '../../src/redirect/probe-local.js';
 import type { ProbeOutcome } from '../../src/redirect/validate.js';
 import { runInit } from '../../src/redirect/init.js';
 import { memoryLogger } from '../../src/redirect/log.js';
 import { RecordingRunner } from '../../src/redirect/runner.js';
 import { InitFlagError, ValidationError } from '../../src/errors/index.js';
 
-const SEED: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
-const options = (extra: RawInitFlags = {}) => parseInitFlags({ ...SEED, ...extra }, { exists: () => true });
+const ISTIO_INIT_ARGS: RawInitFlags = { istioServiceCidr: '*', istioInboundPorts: '*', istioLocalExcludePorts: '15090,15021,15020' };
+const options = (extra: RawInitFlags = {}) => parseTestFlags({ ...ISTIO_INIT_ARGS, ...extra });
 const cfg = (extra: RawInitFlags = {}) => options(extra).redirect;
 
 /** A free loopback port: listen on 0, read it, close. */
@@ -25,13 +26,21 @@ async function freePort(): Promise<number> {
 }
 
 describe('what the outbound rules capture', () => {
-  it('follows the outbound chain: -q before -o before -x before -i', () => {
-    const c = cfg({ istioServiceExcludeCidr: '10.96.0.0/12', istioLocalOutboundPortsExclude: '3306', istioOutboundPorts: '3306,443' });
-    assert.equal(capturesOutbound(c, 'ipv4', '192.0.2.1', 80), true);
-    assert.equal(capturesOutbound(c, 'ipv4', '10.96.0.10', 80), false);
-    assert.equal(capturesOutbound(c, 'ipv4', '10.96.0.10', 443), true);
-    assert.equal(capturesOutbound(c, 'ipv4', '192.0.2.1', 3306), true);
-    assert.equal(capturesOutbound(c, 'ipv4', '127.0.0.1', 443), false);
+  it('follows the outbound chain: -o, then loopback, then -x, then -q, then -i', () => {
+    const c = cfg({ istioServiceCidr: '', istioServiceExcludeCidr: '10.96.0.0/12', istioLocalOutboundPortsExclude: '3306', istioOutboundPorts: '3306,443' });
+    assert.equal(capturesOutbound(c, 'ipv4', '192.0.2.1', 80), false, '-i is empty');
+    assert.equal(capturesOutbound(c, 'ipv4', '192.0.2.1', 443), true, '-q captures');
+    assert.equal(capturesOutbound(c, 'ipv4', '10.96.0.10', 443), false, '-x wins over -q');
+    assert.equal(capturesOutbound(c, 'ipv4', '192.0.2.1', 3306), false, '-o wins over -q');
+    assert.equal(capturesOutbound(c, 'ipv4', '127.0.0.1', 443), false, 'loopback is never captured');
+    assert.equal(capturesOutbound(cfg(), 'ipv4', '192.0.2.1', 80), true, '-i * captures the rest');
+  });
+
+  it("lets the validation connection (root's group) through when the owner-group filter leaves group 0 out", () => {
+    const only = parseTestFlags(ISTIO_INIT_ARGS, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS: '1000' } }).redirect;
+    assert.equal(capturesOutbound(only, 'ipv4', '192.0.2.1', 80), false);
+    const except = parseTestFlags(ISTIO_INIT_ARGS, { environment: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '0' } }).redirect;
+    assert.equal(capturesOutbound(except, 'ipv4', '192.0.2.1', 80), false);
   });
 
   it('leaves port 53 to the DNS redirect when DNS is captured', () => {
@@ -57,14 +66,11 @@ describe('choosing the validation connection', () => {
     assert.ok(typeof excluded === 'string' && /port 15002/.test(excluded), JSON.stringify(excluded));
   });
 
-  it('refuses --run-validation before touching anything when there is nothing to validate', async () => {
-    const runner = new RecordingRunner();
-    const opts = options({ istioServiceCidr: '', runValidation: true });
-    await assert.rejects(
-      runInit(opts, { runner, lookPath: (n) => n, readFile: () => undefined, sleep: () => Promise.resolve(), out: () => undefined, log: memoryLogger() }),
-      (e: unknown) => e instanceof InitFlagError && e.flag === '--run-validation',
+  it('refuses --run-validation in the flag parser, before anything runs, when there is nothing to validate', () => {
+    assert.throws(
+      () => options({ istioServiceCidr: '', runValidation: true }),
+      (e: unknown) => e instanceof InitFlagError && e.flag === '--run-validation' && /nothing to validate/.test(e.message),
     );
-    assert.equal(runner.commands.length, 0);
   });
 });
 

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
@@ -22,7 +23,7 @@ import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js
 import { CLI, SIDING } from './siding.js';
 
 export { CLI, SIDING };
-const repo = new URL('../../../', import.meta.url).pathname;
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const TESTENV = join(repo, 'scripts/kube-testenv.sh');
 
 export const kubeconfig = process.env.SIDING_E2E_KUBECONFIG ?? '';

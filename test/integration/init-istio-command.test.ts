@@ -1,33 +1,33 @@
 /**
- * The issue's "done when": in a fresh network namespace, the seed's exact command (run as
+ * In a fresh network namespace, the istio-iptables command Istio's injector writes (run as
  * the real CLI process inside the namespace, backend and IPv6 detected automatically)
  * redirects, lets the proxy and port 15021 through, converges, and cleans up.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { initPrerequisite, Lab, PEER4, POD4, SEED } from './init-lib.js';
+import { initPrerequisite, Lab, PEER4, POD4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
 const prereq = initPrerequisite();
 
-describe("the seed's exact command in a fresh network namespace", skipUnless(prereq), () => {
+describe("the istio-iptables command of Istio's injector, in a fresh network namespace", skipUnless(prereq), () => {
   let lab: Lab;
   let original: string;
   const everything = async (): Promise<string> => `${await lab.state('nft')}${await lab.state('legacy')}`;
 
   before(async () => {
-    lab = await Lab.create('seed');
+    lab = await Lab.create('istio');
     original = await everything();
   });
   after(async () => {
     await lab?.destroy();
   });
 
-  it('applies with exit 0, choosing nft and skipping IPv6 that is not in use', async () => {
-    const r = await lab.cli(SEED);
+  it('applies with exit 0, choosing nft and IPv4 only, as istio-iptables does in an IPv4 pod', async () => {
+    const r = await lab.cli(ISTIO_INIT_ARGS);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /backend=nft/);
-    assert.match(r.stderr, /IPv6 is not in use/);
+    assert.match(r.stderr, /IPv4 only/);
     assert.equal(r.stdout, '');
     assert.match(await lab.save('nft'), /SIDING_OUTPUT/);
   });
@@ -44,7 +44,7 @@ describe("the seed's exact command in a fresh network namespace", skipUnless(pre
 
   it('gives the same ruleset when run twice', async () => {
     const first = await everything();
-    const r = await lab.cli(SEED);
+    const r = await lab.cli(ISTIO_INIT_ARGS);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await everything(), first);
   });

@@ -5,18 +5,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PEER4, POD4, SEED } from './init-lib.js';
+import { PEER4, POD4, ISTIO_INIT_ARGS } from './init-lib.js';
 import { ProxyLab, proxyPrerequisite, type RunningProxy } from './proxy-lib.js';
 import { skipUnless } from '../helpers/prereq.js';
 
 const prereq = proxyPrerequisite();
 
-describe('siding proxy with the seed redirect (siding init -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x "" -b * -d 15090,15021,15020)', skipUnless(prereq), () => {
+describe('siding proxy with the redirect of Istio\'s flags (siding init -p 15001 -z 15006 -u 1337 -m REDIRECT -i * -x "" -b * -d 15090,15021,15020)', skipUnless(prereq), () => {
   let lab: ProxyLab;
   let proxy: RunningProxy;
 
   before(async () => {
-    lab = await ProxyLab.create('pxseed');
+    lab = await ProxyLab.create('pxistio');
     await lab.serve('pod', [
       { kind: 'http', port: 8080, name: 'app' },
       { kind: 'who', port: 15020, name: 'app-excluded' },
@@ -25,7 +25,7 @@ describe('siding proxy with the seed redirect (siding init -p 15001 -z 15006 -u 
       { kind: 'http', port: 9000, name: 'peer' },
       { kind: 'who', port: 9001, name: 'peer-9001' },
     ]);
-    await lab.init(SEED);
+    await lab.init(ISTIO_INIT_ARGS);
     proxy = await lab.proxy(['--drain-seconds', '1']);
   });
   after(async () => {
@@ -77,7 +77,7 @@ describe('siding proxy with the seed redirect (siding init -p 15001 -z 15006 -u 
   });
 
   it('lets an excluded outbound port (-o 9001) bypass it, while other ports still go through', async () => {
-    await lab.init([...SEED, '-o', '9001']);
+    await lab.init([...ISTIO_INIT_ARGS, '-o', '9001']);
     const before = (await lab.metrics()).connections('outbound', 'ok');
     assert.equal(await lab.client('pod', { op: 'who', host: PEER4, port: 9001 }), `peer-9001 ::ffff:${POD4}`);
     assert.equal((await lab.metrics()).connections('outbound', 'ok'), before);
