@@ -38,7 +38,7 @@ export const DEFAULT_REVIEW_LIMITS: Readonly<ReviewLimits> = Object.freeze({
   // (a body's socket chunks, its joined copy) up to 64 MB beyond the external memory of
   // the last collection (V8's external allocation soft limit, which no flag changes).
   // gc.ts collects that garbage early. Under the e2e attacks
-  // (test/e2e/cluster-memory-limit.test.ts) a replica then peaked at 189 MiB.
+  // (test/e2e/cluster-memory-limit.test.ts) a replica then peaked at 189-202 MiB.
   memoryBytes: 32 * MiB,
   // Every pod the bench and the e2e tests send is under 64 KiB; a pod over it is rare (long
   // env lists, big annotations). A flood of 4 MiB bodies (each reserving 12 MiB raw) then
