@@ -28,8 +28,11 @@ RUN npm run build && npm prune --omit=dev
 FROM ${BASE}
 # iptables ships both backends (iptables-legacy and iptables-nft, plus the ip6tables
 # and *-restore variants); `siding init` picks one at run time. iproute2 for `ip`.
+# `apt-get clean` drops the downloaded packages and apt's package caches (about 80 MB):
+# the official Debian images are configured not to keep them, a plain Debian base is not.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables iproute2 \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

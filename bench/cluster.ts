@@ -4,9 +4,12 @@
  * it does not select), with it, and across a rolling restart of both replicas; then one
  * replica as the Deployment runs it, in a memory cgroup with the Deployment's limit, under
  * the connection and body attacks (test/e2e/helpers/attacks.ts). It brings the testenv up
- * and down itself: hold /run/siding-e2e.lock while it runs.
+ * and down itself: hold /run/siding-e2e.lock while it runs. The API server listens only in
+ * the testenv's control-plane network namespace, so the measuring runs there, as a process
+ * of its own (bench/cluster-inside.ts under `kube-testenv.sh exec`).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -15,7 +18,7 @@ import { attackLines, runAttacks, type AttackReport } from '../test/e2e/helpers/
 import { createPods, quantile, type LoadResult } from '../test/e2e/helpers/pod-load.js';
 import { manifestMemoryLimit, startReplicaIn } from '../test/e2e/helpers/replica.js';
 import { SIDING } from '../test/e2e/helpers/siding.js';
-import { REPO, runProgram } from './procs.js';
+import { REPO, runProgram, tsNode } from './procs.js';
 import { machine, type Machine } from './report.js';
 
 const TESTENV = join(REPO, 'scripts/kube-testenv.sh');
@@ -27,6 +30,9 @@ export interface ClusterSettings {
   attackPhaseS: number;
   log: (line: string) => void;
 }
+
+/** What bench/cluster-inside.ts is given on its command line (JSON). */
+export type ClusterChildSettings = Omit<ClusterSettings, 'log'> & { kubeconfig: string; out: string };
 
 export interface CreationFigures {
   created: number;
@@ -109,62 +115,81 @@ async function namespace(core: k8s.CoreV1Api, name: string, labels: Record<strin
 }
 
 export async function benchCluster(s: ClusterSettings): Promise<ClusterResults> {
-  const info = machine();
   s.log('bringing up the testenv with two webhook replicas...');
   const kubeconfig = (await testenv(['up'], { SIDING_TESTENV_WEBHOOK_REPLICAS: '2' })).trim().split('\n').at(-1) ?? '';
+  const dir = mkdtempSync(join(os.tmpdir(), 'siding-bench-cluster-'));
   try {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const stamp = Date.now().toString(36);
-    const plain = await namespace(core, `bench-plain-${stamp}`, {});
-    const labelled = await namespace(core, `bench-inject-${stamp}`, SIDING.injectionLabel);
-    const run = (ns: string, prefix: string, injected: boolean, until?: Promise<unknown>): Promise<LoadResult> =>
-      createPods({ kubeconfig, namespace: ns, concurrency: s.concurrency, count: s.pods, prefix, expectInjected: injected, ...(until === undefined ? {} : { until }) });
-
-    // Warm both paths (API server caches, connections to the webhook) before measuring.
-    await run(plain, 'warm', false).then((r) => (r.failures.length > 0 ? Promise.reject(new Error(`warm-up failed: ${r.failures[0]?.message}`)) : r));
-    await run(labelled, 'warm', true);
-    const without = figures(await run(plain, 'plain', false));
-    s.log(`without the webhook: p50 ${without.p50_ms.toFixed(1)} ms, p99 ${without.p99_ms.toFixed(1)} ms, ${without.failures} failed`);
-    const withHook = figures(await run(labelled, 'steady', true));
-    s.log(`with the webhook: p50 ${withHook.p50_ms.toFixed(1)} ms, p99 ${withHook.p99_ms.toFixed(1)} ms, ${withHook.failures} failed`);
-
-    // The rollout starts after about a tenth of the creations (at the steady rate just
-    // measured); creations go on, past the count if need be, until it is over, so they
-    // always cross the restart of both replicas.
-    const delayMs = (s.pods / 10 / Math.max(withHook.creations_per_s, 1)) * 1000;
-    let rolloutS = Number.NaN;
-    const rollout = new Promise((r) => setTimeout(r, delayMs)).then(async () => {
-      const t0 = Date.now();
-      await testenv(['webhook-rollout']);
-      rolloutS = (Date.now() - t0) / 1000;
+    const settings: ClusterChildSettings = { pods: s.pods, concurrency: s.concurrency, attackPhaseS: s.attackPhaseS, kubeconfig, out: join(dir, 'results.json') };
+    const child = tsNode('./cluster-inside.ts', [JSON.stringify(settings)]);
+    // The child's log lines go straight to this process's stderr.
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const p = spawn('bash', [TESTENV, 'exec', child.file, ...child.args], { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, SIDING_TESTENV_WEBHOOK_REPLICAS: '2' } });
+      p.on('error', reject);
+      p.on('exit', resolve);
     });
-    const across = await run(labelled, 'rollout', true, rollout.catch(() => undefined));
-    await rollout;
-    const acrossFigures = { ...figures(across), rollout_s: rolloutS };
-    s.log(
-      `across a rollout of both replicas (${rolloutS.toFixed(1)} s): ${across.created} created, ${across.failures.length} failed, ` +
-        `p50 ${acrossFigures.p50_ms.toFixed(1)} ms, p99 ${acrossFigures.p99_ms.toFixed(1)} ms`,
-    );
-    await Promise.allSettled([core.deleteNamespace({ name: plain }), core.deleteNamespace({ name: labelled })]);
-
-    s.log(`one replica in a memory cgroup under attack (${s.attackPhaseS} s per phase)...`);
-    const attack = await attackOneReplica(dirname(kubeconfig), s.attackPhaseS * 1000, s.log);
-    info.loadavg_end = os.loadavg()[0] ?? 0;
-    return {
-      machine: info,
-      pods: s.pods,
-      concurrency: s.concurrency,
-      replicas: 2,
-      without_webhook: without,
-      with_webhook: withHook,
-      across_rollout: acrossFigures,
-      attack_memory: attack,
-    };
+    if (code !== 0) throw new Error(`the cluster measurement (bench/cluster-inside.ts in the control plane's namespace) exited ${String(code)}`);
+    return JSON.parse(readFileSync(settings.out, 'utf8')) as ClusterResults;
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     await testenv(['down']).catch((e: unknown) => s.log(`testenv down failed: ${String(e)}`));
   }
+}
+
+/**
+ * The measuring itself, in the control plane's network namespace, against the testenv
+ * that benchCluster brought up (kubeconfig).
+ */
+export async function measureCluster(s: ClusterSettings, kubeconfig: string): Promise<ClusterResults> {
+  const info = machine();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const stamp = Date.now().toString(36);
+  const plain = await namespace(core, `bench-plain-${stamp}`, {});
+  const labelled = await namespace(core, `bench-inject-${stamp}`, SIDING.injectionLabel);
+  const run = (ns: string, prefix: string, injected: boolean, until?: Promise<unknown>): Promise<LoadResult> =>
+    createPods({ kubeconfig, namespace: ns, concurrency: s.concurrency, count: s.pods, prefix, expectInjected: injected, ...(until === undefined ? {} : { until }) });
+
+  // Warm both paths (API server caches, connections to the webhook) before measuring.
+  await run(plain, 'warm', false).then((r) => (r.failures.length > 0 ? Promise.reject(new Error(`warm-up failed: ${r.failures[0]?.message}`)) : r));
+  await run(labelled, 'warm', true);
+  const without = figures(await run(plain, 'plain', false));
+  s.log(`without the webhook: p50 ${without.p50_ms.toFixed(1)} ms, p99 ${without.p99_ms.toFixed(1)} ms, ${without.failures} failed`);
+  const withHook = figures(await run(labelled, 'steady', true));
+  s.log(`with the webhook: p50 ${withHook.p50_ms.toFixed(1)} ms, p99 ${withHook.p99_ms.toFixed(1)} ms, ${withHook.failures} failed`);
+
+  // The rollout starts after about a tenth of the creations (at the steady rate just
+  // measured); creations go on, past the count if need be, until it is over, so they
+  // always cross the restart of both replicas.
+  const delayMs = (s.pods / 10 / Math.max(withHook.creations_per_s, 1)) * 1000;
+  let rolloutS = Number.NaN;
+  const rollout = new Promise((r) => setTimeout(r, delayMs)).then(async () => {
+    const t0 = Date.now();
+    await testenv(['webhook-rollout'], { SIDING_TESTENV_WEBHOOK_REPLICAS: '2' });
+    rolloutS = (Date.now() - t0) / 1000;
+  });
+  const across = await run(labelled, 'rollout', true, rollout.catch(() => undefined));
+  await rollout;
+  const acrossFigures = { ...figures(across), rollout_s: rolloutS };
+  s.log(
+    `across a rollout of both replicas (${rolloutS.toFixed(1)} s): ${across.created} created, ${across.failures.length} failed, ` +
+      `p50 ${acrossFigures.p50_ms.toFixed(1)} ms, p99 ${acrossFigures.p99_ms.toFixed(1)} ms`,
+  );
+  await Promise.allSettled([core.deleteNamespace({ name: plain }), core.deleteNamespace({ name: labelled })]);
+
+  s.log(`one replica in a memory cgroup under attack (${s.attackPhaseS} s per phase)...`);
+  const attack = await attackOneReplica(dirname(kubeconfig), s.attackPhaseS * 1000, s.log);
+  info.loadavg_end = os.loadavg()[0] ?? 0;
+  return {
+    machine: info,
+    pods: s.pods,
+    concurrency: s.concurrency,
+    replicas: 2,
+    without_webhook: without,
+    with_webhook: withHook,
+    across_rollout: acrossFigures,
+    attack_memory: attack,
+  };
 }
 
 async function attackOneReplica(stateDir: string, phaseMs: number, log: (line: string) => void): Promise<ClusterResults['attack_memory']> {

@@ -1,53 +1,77 @@
 #!/usr/bin/env bash
-# A real Kubernetes control plane for siding's end-to-end tests, without Docker:
-# etcd, kube-apiserver and kube-controller-manager as plain processes, and
-# siding's webhook (the current dist/ build), one or two replicas, each in a network
-# namespace of its own that stands in for one of the Deployment's pods (there is no
-# kubelet, so those stay Pending).
+# A real Kubernetes cluster for siding's end-to-end tests, without Docker: etcd,
+# kube-apiserver, kube-controller-manager (and kube-scheduler) as plain processes in a
+# network namespace of their own, and either
+#   - (default) siding's webhook (the current dist/ build), one or two replicas, each a
+#     process in a network namespace of its own that stands in for one of the
+#     Deployment's pods (no node: they stay Pending), or
+#   - (`up --node`) one real node in that second namespace: containerd, kubelet and
+#     kube-proxy (scripts/testenv/node.sh), with siding installed the way users install
+#     it, `kubectl apply -k` of an overlay that only sets the image (built by
+#     scripts/build-image.sh) and its pull policy.
+# Nothing is added to the machine's own network namespace: the two namespaces are joined
+# by a veth pair, and whatever talks to the API server runs in the control plane's
+# namespace (`ip netns exec`; scripts/e2e.sh runs the tests there).
 #
-#   scripts/kube-testenv.sh up       start or repair everything; last line = kubeconfig path
-#   scripts/kube-testenv.sh down     stop every process it started, remove netns, veth, state
+#   scripts/kube-testenv.sh up [--node]  start or repair everything; last line = kubeconfig path
+#   scripts/kube-testenv.sh down     stop every process it started, remove netns, cgroups, state
 #   scripts/kube-testenv.sh status   report; exit 0 when everything is up, 3 otherwise
-#   scripts/kube-testenv.sh webhook-stop    stop every webhook replica (the e2e tests' outage)
+#   scripts/kube-testenv.sh webhook-stop    stop every webhook replica (the e2e tests'
+#                                           outage; without --node only)
 #   scripts/kube-testenv.sh webhook-start   start the replicas again; returns once the API
 #                                           server admits through the webhook
-#   scripts/kube-testenv.sh webhook-scale N run N replicas (1 or 2): a new one becomes an
-#                                           endpoint once it serves; one going away stops
-#                                           being an endpoint, then gets SIGTERM and drains
+#   scripts/kube-testenv.sh webhook-scale N run N replicas (1 or 2; without --node): a new
+#                                           one becomes an endpoint once it serves; one
+#                                           going away stops being an endpoint, then gets
+#                                           SIGTERM and drains
 #   scripts/kube-testenv.sh webhook-rollout restart the running replicas one by one, as a
-#                                           Deployment rollout does: endpoint removed,
-#                                           pre-stop wait, SIGTERM, drain, new process,
-#                                           endpoint added once it serves
+#                                           Deployment rollout does (without --node):
+#                                           endpoint removed, pre-stop wait, SIGTERM,
+#                                           drain, new process, endpoint added once it serves
+#   scripts/kube-testenv.sh exec CMD...     run CMD in the control plane's namespace with
+#                                           KUBECONFIG set (kubectl, curl, a shell)
+#   scripts/kube-testenv.sh env      the names of what `up` creates, KEY=VALUE per line
 #
-# Needs root (network namespace, veth), Go for the first build (scripts/build-kube.sh),
-# Node 24 (scripts/install-node.sh), etcd (Debian's etcd-server), openssl, curl, and a built dist/ (npm run build).
+# Needs root (network namespaces, veth), Go for the first build (scripts/build-kube.sh),
+# Node 24 (scripts/install-node.sh), etcd (Debian's etcd-server), openssl, curl, a built
+# dist/ (npm run build); with --node also containerd, runc, the CNI plugins and the images
+# of scripts/build-image.sh (scripts/setup.sh installs and builds all of it).
 #
-# Network: nothing listens beyond loopback and the testenv's own veth (defaults):
-#   etcd                     127.0.0.1:12379 (peer 12380), plain HTTP
-#   kube-apiserver           10.250.99.1:6443, the host end of the veth (also how the
-#                            host reaches it, so one address serves both sides)
-#   kube-controller-manager  127.0.0.1:10257 (health only)
-#   siding webhook           10.250.99.2:9443 inside netns siding-webhook (replica 1)
-#                            10.250.99.6:9443 inside netns siding-webhook-2 (replica 2)
-# The API server reaches the webhook through the siding Service: with
-# --enable-aggregator-routing=true it resolves the Service to a ready endpoint of the
-# EndpointSlice this script writes (the replicas' netns addresses), never to a
-# ClusterIP (no kube-proxy here).
+# Network (defaults), all inside the two namespaces:
+#   netns siding-cp (control plane): veth sdtenv0 10.250.99.1/30 (and, for a second
+#                                    webhook replica, veth sdtenv0b 10.250.99.5/30)
+#     etcd                     127.0.0.1:12379 (peer 12380), plain HTTP
+#     kube-apiserver           10.250.99.1:6443
+#     kube-controller-manager  127.0.0.1:10257, kube-scheduler 127.0.0.1:10259 (health only)
+#   netns siding-node: veth sdtenv0n 10.250.99.2/30
+#     siding webhook           10.250.99.2:9443 (without --node; replica 1)
+#     kubelet 10.250.99.2:10250, pods on bridge sdbr0 10.250.101.0/24 (with --node)
+#   netns siding-node2 (without --node, a second replica only): veth sdtenv0bn 10.250.99.6/30
+#     siding webhook           10.250.99.6:9443 (replica 2)
+# Without --node the API server reaches the webhook through the siding Service with
+# --enable-aggregator-routing=true: it resolves the Service to a ready endpoint of the
+# EndpointSlice this script writes (the replicas' netns addresses). With --node it calls the Service's ClusterIP, which
+# the control plane routes to the node, where kube-proxy sends it to a webhook pod.
 #
 # Settings (environment):
 #   SIDING_TESTENV_DIR      state, logs, pid files, kubeconfigs   (/tmp/siding-testenv)
 #   SIDING_TESTENV_CERTS    manage: the webhook runs with --manage-certs, as the manifests
 #                           run it; static: `siding certs generate` (or openssl) makes the
-#                           serving cert and this script patches the caBundle   (manage)
+#                           serving cert and this script patches the caBundle   (manage;
+#                           without --node only)
 #   SIDING_TESTENV_CA_OVERLAP / SIDING_TESTENV_CERT_CHECK_INTERVAL   manage mode: the
 #                           webhook's --ca-overlap / --cert-check-interval, short so that
 #                           a CA rotation completes within a test       (4s / 1s)
-#   SIDING_TESTENV_NETNS    network namespace name                (siding-webhook)
-#   SIDING_TESTENV_VETH     host-side veth name, <= 11 chars      (sdtenv0)
-#   SIDING_TESTENV_HOST_IP / SIDING_TESTENV_NS_IP   the /30 pair  (10.250.99.1 / .2)
-#   SIDING_TESTENV_WEBHOOK_REPLICAS  replicas up and webhook-start run, 1 or 2   (1)
-#   SIDING_TESTENV_NETNS2 / SIDING_TESTENV_VETH2    replica 2's netns and veth
-#                                                   (${NETNS}2 / ${VETH}b)
+#   SIDING_TESTENV_CP_NETNS the control plane's network namespace (siding-cp)
+#   SIDING_TESTENV_NETNS    the node's (or the webhook's) network namespace (siding-node)
+#   SIDING_TESTENV_VETH     control-plane-side veth name, <= 11 chars (sdtenv0; the
+#                           node's end is this name plus n)
+#   SIDING_TESTENV_HOST_IP / SIDING_TESTENV_NS_IP   the /30 pair: control plane's end,
+#                           node's end                             (10.250.99.1 / .2)
+#   SIDING_TESTENV_WEBHOOK_REPLICAS  replicas up and webhook-start run, 1 or 2 (1;
+#                           without --node: the Deployment's own replicas run there)
+#   SIDING_TESTENV_NETNS2 / SIDING_TESTENV_VETH2    replica 2's netns, and its veth in the
+#                           control plane's netns (${NETNS}2 / ${VETH}b; its peer: plus n)
 #   SIDING_TESTENV_HOST_IP2 / SIDING_TESTENV_NS_IP2 replica 2's /30 pair
 #                                                   (10.250.99.5 / .6)
 #   SIDING_TESTENV_PRESTOP  seconds between taking a replica out of the endpoints and
@@ -58,10 +82,16 @@
 #                           its SIGTERM (the pre-stop wait is skipped): how an API server
 #                           that calls the Service's ClusterIP keeps reaching it   (0)
 #   SIDING_TESTENV_APISERVER_PORT (6443)  SIDING_TESTENV_ETCD_PORT (12379, peer +1)
-#   SIDING_TESTENV_KCM_PORT (10257)       SIDING_TESTENV_WEBHOOK_PORT (9443)
+#   SIDING_TESTENV_KCM_PORT (10257)       SIDING_TESTENV_SCHEDULER_PORT (10259)
+#   SIDING_TESTENV_WEBHOOK_PORT (9443)
+#   SIDING_TESTENV_POD_CIDR (10.250.101.0/24)  SIDING_TESTENV_NODE_NAME (siding-node)
+#   SIDING_TESTENV_CGROUP   the node's cgroup, in every hierarchy (siding-testenv-<netns>)
+#   SIDING_TESTENV_CONTAINERD_ROOT / _STATE / _SOCKET   the node's containerd
+#                           ($SIDING_TESTENV_DIR/node/containerd/{root,state}, .../node/containerd.sock)
 #   SIDING_TESTENV_TIMEOUT  seconds to wait for each component    (120)
 #   SIDING_ETCD             etcd binary                           (etcd on PATH)
-#   SIDING_CACHE            where scripts/build-kube.sh caches    (/var/cache/siding)
+#   SIDING_CNI_BIN          CNI plugins                           (/usr/lib/cni)
+#   SIDING_CACHE            where the build scripts cache         (/var/cache/siding)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,19 +99,22 @@ state=${SIDING_TESTENV_DIR:-/tmp/siding-testenv}
 certs_mode=${SIDING_TESTENV_CERTS:-manage}
 ca_overlap=${SIDING_TESTENV_CA_OVERLAP:-4s}
 cert_check_interval=${SIDING_TESTENV_CERT_CHECK_INTERVAL:-1s}
-netns=${SIDING_TESTENV_NETNS:-siding-webhook}
-veth_host=${SIDING_TESTENV_VETH:-sdtenv0}
-host_ip=${SIDING_TESTENV_HOST_IP:-10.250.99.1}
+cp_netns=${SIDING_TESTENV_CP_NETNS:-siding-cp}
+netns=${SIDING_TESTENV_NETNS:-siding-node}
+veth_cp=${SIDING_TESTENV_VETH:-sdtenv0}
+veth_ns="${veth_cp}n"
+cp_ip=${SIDING_TESTENV_HOST_IP:-10.250.99.1}
 ns_ip=${SIDING_TESTENV_NS_IP:-10.250.99.2}
 apiserver_port=${SIDING_TESTENV_APISERVER_PORT:-6443}
 etcd_port=${SIDING_TESTENV_ETCD_PORT:-12379}
 etcd_peer_port=$((etcd_port + 1))
 kcm_port=${SIDING_TESTENV_KCM_PORT:-10257}
+scheduler_port=${SIDING_TESTENV_SCHEDULER_PORT:-10259}
 webhook_port=${SIDING_TESTENV_WEBHOOK_PORT:-9443}
 replicas=${SIDING_TESTENV_WEBHOOK_REPLICAS:-1}
 netns2=${SIDING_TESTENV_NETNS2:-${netns}2}
-veth2_host=${SIDING_TESTENV_VETH2:-${veth_host}b}
-host_ip2=${SIDING_TESTENV_HOST_IP2:-10.250.99.5}
+veth2_cp=${SIDING_TESTENV_VETH2:-${veth_cp}b}
+cp_ip2=${SIDING_TESTENV_HOST_IP2:-10.250.99.5}
 ns_ip2=${SIDING_TESTENV_NS_IP2:-10.250.99.6}
 prestop=${SIDING_TESTENV_PRESTOP:-2}
 grace=${SIDING_TESTENV_GRACE:-30}
@@ -90,10 +123,13 @@ timeout=${SIDING_TESTENV_TIMEOUT:-120}
 # The heap flags every launch of the webhook passes to node, as the Deployment does; the
 # list and the reason live in src/admission/node-flags.ts (a unit test keeps them in step).
 webhook_node_flags=(--max-semi-space-size=8 --heap-growing-percent=50)
-# ClusterIPs are allocated from here but never routed (no kube-proxy); the first
-# address is the `kubernetes` Service, which the apiserver certificate names.
+# ClusterIPs: routed to the node (kube-proxy) with --node, never routed without; the
+# first address is the `kubernetes` Service, which the apiserver certificate names.
 service_cidr=10.250.100.0/24
 service_first_ip=10.250.100.1
+# The veth pair's /30 (pods route to it: the kubelet and the API server reach them).
+cp_net="${cp_ip%.*}.$((${cp_ip##*.} & 252))/30"
+apiserver_url="https://$cp_ip:$apiserver_port"
 
 # What `kubectl apply -k manifests/` creates and the testenv stands in for.
 sys_ns=siding-system
@@ -106,6 +142,8 @@ pki="$state/pki"
 logs="$state/logs"
 run="$state/run"
 admin_kubeconfig="$state/admin.kubeconfig"
+# The e2e install: the user's manifests with only the image and its pull policy changed.
+overlay="$repo/test/e2e/overlay"
 
 die() { echo "kube-testenv: $*" >&2; exit 1; }
 say() { echo "kube-testenv: $*" >&2; }
@@ -118,18 +156,25 @@ validate_settings() {
   [[ $ca_overlap =~ $duration ]] || die "SIDING_TESTENV_CA_OVERLAP '$ca_overlap' must be a duration such as 4s"
   [[ $cert_check_interval =~ $duration ]] || die "SIDING_TESTENV_CERT_CHECK_INTERVAL '$cert_check_interval' must be a duration such as 1s"
   [[ $netns =~ $name ]] || die "SIDING_TESTENV_NETNS '$netns' must match $name"
-  [[ $veth_host =~ ^[a-z][a-z0-9]{0,10}$ ]] || die "SIDING_TESTENV_VETH '$veth_host' must be <= 11 lowercase letters/digits"
-  [[ $host_ip =~ $ipv4 && $ns_ip =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP/NS_IP must be IPv4 addresses"
+  [[ $cp_netns =~ $name ]] || die "SIDING_TESTENV_CP_NETNS '$cp_netns' must match $name"
+  [[ $cp_netns != "$netns" ]] || die "SIDING_TESTENV_CP_NETNS and SIDING_TESTENV_NETNS must differ"
+  [[ $veth_cp =~ ^[a-z][a-z0-9]{0,10}$ ]] || die "SIDING_TESTENV_VETH '$veth_cp' must be <= 11 lowercase letters/digits"
+  [[ $cp_ip =~ $ipv4 && $ns_ip =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP/NS_IP must be IPv4 addresses"
+  [[ ${cp_ip%.*} == "${ns_ip%.*}" && $((${cp_ip##*.} & 252)) == $((${ns_ip##*.} & 252)) && $cp_ip != "$ns_ip" ]] ||
+    die "SIDING_TESTENV_HOST_IP and SIDING_TESTENV_NS_IP must be two addresses of one /30"
   [[ $replicas =~ ^[12]$ ]] || die "SIDING_TESTENV_WEBHOOK_REPLICAS must be 1 or 2, got '$replicas'"
-  [[ $netns2 =~ $name && $netns2 != "$netns" ]] || die "SIDING_TESTENV_NETNS2 '$netns2' must match $name and differ from SIDING_TESTENV_NETNS"
-  [[ $veth2_host =~ ^[a-z][a-z0-9]{0,10}$ && $veth2_host != "$veth_host" ]] ||
-    die "SIDING_TESTENV_VETH2 '$veth2_host' must be <= 11 lowercase letters/digits and differ from SIDING_TESTENV_VETH"
-  [[ $host_ip2 =~ $ipv4 && $ns_ip2 =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP2/NS_IP2 must be IPv4 addresses"
+  [[ $netns2 =~ $name && $netns2 != "$netns" && $netns2 != "$cp_netns" ]] ||
+    die "SIDING_TESTENV_NETNS2 '$netns2' must match $name and differ from SIDING_TESTENV_NETNS and SIDING_TESTENV_CP_NETNS"
+  [[ $veth2_cp =~ ^[a-z][a-z0-9]{0,10}$ && $veth2_cp != "$veth_cp" ]] ||
+    die "SIDING_TESTENV_VETH2 '$veth2_cp' must be <= 11 lowercase letters/digits and differ from SIDING_TESTENV_VETH"
+  [[ $cp_ip2 =~ $ipv4 && $ns_ip2 =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP2/NS_IP2 must be IPv4 addresses"
+  [[ ${cp_ip2%.*} == "${ns_ip2%.*}" && $((${cp_ip2##*.} & 252)) == $((${ns_ip2##*.} & 252)) && $cp_ip2 != "$ns_ip2" ]] ||
+    die "SIDING_TESTENV_HOST_IP2 and SIDING_TESTENV_NS_IP2 must be two addresses of one /30"
   [[ $prestop =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_PRESTOP must be a number of seconds, got '$prestop'"
   [[ $grace =~ ^[1-9][0-9]{0,3}$ ]] || die "SIDING_TESTENV_GRACE must be a positive number of seconds, got '$grace'"
   [[ $endpoint_lag =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_ENDPOINT_LAG must be a number of seconds, got '$endpoint_lag'"
   local p
-  for p in "$apiserver_port" "$etcd_port" "$kcm_port" "$webhook_port"; do
+  for p in "$apiserver_port" "$etcd_port" "$kcm_port" "$scheduler_port" "$webhook_port"; do
     [[ $p =~ $port ]] && ((p <= 65535)) || die "invalid port '$p'"
   done
   [[ $timeout =~ ^[1-9][0-9]*$ ]] || die "SIDING_TESTENV_TIMEOUT must be a positive integer"
@@ -137,7 +182,10 @@ validate_settings() {
   case $state in "$repo"|"$repo"/*) die "SIDING_TESTENV_DIR must be outside the clone" ;; esac
 }
 
-require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (network namespace and veth)"; }
+require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces and veth)"; }
+
+# Everything that talks to the control plane runs in its namespace.
+in_cp() { ip netns exec "$cp_netns" "$@"; }
 
 # ---------------------------------------------------------------------------
 # Processes: pid files under $run; a pid only counts if it is still the program
@@ -218,9 +266,19 @@ find_binaries() {
   node_bin+=/node
   command -v openssl >/dev/null || die "openssl not found"
   command -v curl >/dev/null || die "curl not found"
+  if $node_mode; then
+    local t
+    for t in containerd runc ctr nsenter unshare iptables; do
+      command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh installs it)"
+    done
+    for t in bridge host-local loopback portmap; do
+      [[ -x $cni_bin/$t ]] || die "CNI plugin $cni_bin/$t not found (Debian's containernetworking-plugins)"
+    done
+    [[ -f $overlay/kustomization.yaml ]] || die "$overlay/kustomization.yaml is missing"
+  fi
 }
 
-kc() { "$kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
+kc() { in_cp "$kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
 # ---------------------------------------------------------------------------
 # PKI for the control plane (openssl; siding's own serving cert is separate)
@@ -265,7 +323,7 @@ make_pki() {
   chmod 0700 "$pki"
   new_ca "$pki/ca" siding-testenv-ca
   issue "$pki/ca" "$pki/apiserver" "/CN=kube-apiserver" "$server_ext
-subjectAltName=IP:$host_ip,IP:127.0.0.1,IP:$service_first_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:$cp_ip,IP:127.0.0.1,IP:$service_first_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   # system:masters: the test harness is the cluster admin.
   issue "$pki/ca" "$pki/admin" "/O=system:masters/CN=siding-testenv-admin" "$client_ext"
   issue "$pki/ca" "$pki/kube-controller-manager" "/CN=system:kube-controller-manager" "$client_ext"
@@ -299,47 +357,73 @@ write_kubeconfig() { # file user cert key server
 # ---------------------------------------------------------------------------
 # Network namespace and veth
 
-# Replica r (1 or 2) of the webhook: its process name (pid file, log), network
-# namespace, veth and /30 pair. Replica 1 keeps the names of the single-replica
-# testenv (process `webhook`, logs/webhook.log).
-replica_proc() { if (($1 == 1)); then echo webhook; else echo "webhook-$1"; fi; }
-replica_netns() { if (($1 == 1)); then echo "$netns"; else echo "$netns2"; fi; }
-replica_veth() { if (($1 == 1)); then echo "$veth_host"; else echo "$veth2_host"; fi; }
-replica_host_ip() { if (($1 == 1)); then echo "$host_ip"; else echo "$host_ip2"; fi; }
-replica_ip() { if (($1 == 1)); then echo "$ns_ip"; else echo "$ns_ip2"; fi; }
+# (stderr dropped: `ip netns list` complains about namespaces that other programs on the
+# machine are deleting at that moment)
+netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
 
-netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
-
-make_network() { # replica
-  local r=$1 ns veth hip nip
-  ns=$(replica_netns "$r") veth=$(replica_veth "$r") hip=$(replica_host_ip "$r") nip=$(replica_ip "$r")
-  netns_exists "$ns" || ip netns add "$ns"
-  if ! ip link show "$veth" >/dev/null 2>&1; then
-    ip link add "$veth" type veth peer name "${veth}n" netns "$ns"
+make_network() {
+  local ns
+  for ns in "$cp_netns" "$netns"; do
+    netns_exists "$ns" || ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  if ! ip -n "$cp_netns" link show "$veth_cp" >/dev/null 2>&1; then
+    ip -n "$cp_netns" link add "$veth_cp" type veth peer name "$veth_ns" netns "$netns"
   fi
-  ip addr replace "$hip/30" dev "$veth"
-  ip link set "$veth" up
-  ip -n "$ns" addr replace "$nip/30" dev "${veth}n"
-  ip -n "$ns" link set "${veth}n" up
-  ip -n "$ns" link set lo up
-  # The API server listens on replica 1's host address only; the other replicas reach
-  # it through their own veth (a route inside their namespace, nothing on the host).
-  if [[ $hip != "$host_ip" ]]; then
-    ip -n "$ns" route replace "$host_ip/32" via "$hip" dev "${veth}n"
+  ip -n "$cp_netns" addr replace "$cp_ip/30" dev "$veth_cp"
+  ip -n "$cp_netns" link set "$veth_cp" up
+  ip -n "$netns" addr replace "$ns_ip/30" dev "$veth_ns"
+  ip -n "$netns" link set "$veth_ns" up
+  if $node_mode; then
+    # The control plane reaches pods and ClusterIPs through the node; the node routes
+    # between its bridge and the veth (its own ip_forward: nothing else changes).
+    ip -n "$cp_netns" route replace "$pod_cidr" via "$ns_ip"
+    ip -n "$cp_netns" route replace "$service_cidr" via "$ns_ip"
+    ip netns exec "$netns" sysctl -qw net.ipv4.ip_forward=1
   fi
 }
 
-remove_network() { # replica
-  local r=$1 ns veth
-  ns=$(replica_netns "$r") veth=$(replica_veth "$r")
-  if ip link show "$veth" >/dev/null 2>&1; then
-    ip link del "$veth" # removes the peer too
-    say "removed veth $veth"
+# Replica r (1 or 2) of the webhook without --node: its process name (pid file, log),
+# network namespace and address. Replica 1 is the single-replica testenv's webhook
+# (process `webhook`, logs/webhook.log, in the node's namespace).
+replica_proc() { if (($1 == 1)); then echo webhook; else echo "webhook-$1"; fi; }
+replica_netns() { if (($1 == 1)); then echo "$netns"; else echo "$netns2"; fi; }
+replica_ip() { if (($1 == 1)); then echo "$ns_ip"; else echo "$ns_ip2"; fi; }
+
+# Replica 2's namespace, joined to the control plane's by a veth pair of its own (the
+# control plane reaches it on its /30; it reaches the API server through that end).
+make_replica_network() { # replica
+  (($1 == 1)) && return 0
+  netns_exists "$netns2" || ip netns add "$netns2"
+  ip -n "$netns2" link set lo up
+  if ! ip -n "$cp_netns" link show "$veth2_cp" >/dev/null 2>&1; then
+    ip -n "$cp_netns" link add "$veth2_cp" type veth peer name "${veth2_cp}n" netns "$netns2"
   fi
-  if netns_exists "$ns"; then
-    ip netns del "$ns"
-    say "removed netns $ns"
+  ip -n "$cp_netns" addr replace "$cp_ip2/30" dev "$veth2_cp"
+  ip -n "$cp_netns" link set "$veth2_cp" up
+  ip -n "$netns2" addr replace "$ns_ip2/30" dev "${veth2_cp}n"
+  ip -n "$netns2" link set "${veth2_cp}n" up
+  ip -n "$netns2" route replace "$cp_ip/32" via "$cp_ip2" dev "${veth2_cp}n"
+}
+
+remove_replica_network() { # replica
+  (($1 == 1)) && return 0
+  if netns_exists "$netns2"; then
+    ip netns del "$netns2" # its veth pair goes with it
+    say "removed netns $netns2"
   fi
+}
+
+remove_network() {
+  local ns
+  # The veth pairs, the node's bridge, pod veths, routes and iptables rules all live in
+  # these namespaces and go with them.
+  for ns in "$netns2" "$netns" "$cp_netns"; do
+    if netns_exists "$ns"; then
+      ip netns del "$ns"
+      say "removed netns $ns"
+    fi
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -349,7 +433,7 @@ start_etcd() {
   running etcd && return 0
   mkdir -p "$state/etcd"
   chmod 0700 "$state/etcd"
-  start_bg etcd "$etcd_bin" \
+  start_bg etcd ip netns exec "$cp_netns" "$etcd_bin" \
     --name siding-testenv \
     --data-dir "$state/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" \
@@ -358,17 +442,31 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "siding-testenv=http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster-state new
-  wait_for etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
+  wait_for etcd in_cp curl -fsS "http://127.0.0.1:$etcd_port/health"
 }
 
 start_apiserver() {
   running kube-apiserver && return 0
   mkdir -p "$state/apiserver"
-  start_bg kube-apiserver "$bin/kube-apiserver" \
+  local mode_flags=(--enable-aggregator-routing=true)
+  if $node_mode; then
+    # Webhooks are called at their Service's ClusterIP (kube-proxy on the node); the
+    # kubelet is reached at its InternalIP with a client certificate, and its serving
+    # certificate is verified.
+    mode_flags=(
+      --enable-aggregator-routing=false
+      --enable-admission-plugins NodeRestriction
+      --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key "$pki/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority "$pki/ca.crt"
+      --kubelet-preferred-address-types InternalIP
+    )
+  fi
+  start_bg kube-apiserver ip netns exec "$cp_netns" "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --etcd-prefix /registry \
-    --bind-address "$host_ip" \
-    --advertise-address "$host_ip" \
+    --bind-address "$cp_ip" \
+    --advertise-address "$cp_ip" \
     --secure-port "$apiserver_port" \
     --cert-dir "$state/apiserver" \
     --tls-cert-file "$pki/apiserver.crt" \
@@ -379,7 +477,7 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" \
     --service-account-signing-key-file "$pki/sa.key" \
-    --enable-aggregator-routing=true \
+    "${mode_flags[@]}" \
     --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
     --requestheader-allowed-names front-proxy-client \
     --requestheader-username-headers X-Remote-User \
@@ -399,7 +497,9 @@ start_controller_manager() {
   # Pending) Deployment pods. EndpointSlices are unaffected: the slice controller
   # leaves slices with another managed-by label alone, and 1.34's API server routes
   # by slices. The Endpoints object is for API servers that still read it (<= 1.33).
-  start_bg kube-controller-manager "$bin/kube-controller-manager" \
+  local controllers='*,-endpoint'
+  $node_mode && controllers='*'
+  start_bg kube-controller-manager ip netns exec "$cp_netns" "$bin/kube-controller-manager" \
     --kubeconfig "$state/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig "$state/kube-controller-manager.kubeconfig" \
     --authorization-kubeconfig "$state/kube-controller-manager.kubeconfig" \
@@ -412,14 +512,30 @@ start_controller_manager() {
     --cluster-signing-key-file "$pki/ca.key" \
     --use-service-account-credentials=true \
     --service-cluster-ip-range "$service_cidr" \
-    --controllers '*,-endpoint' \
+    --controllers "$controllers" \
     --leader-elect=false \
     --profiling=false \
     --v=1
-  wait_for kube-controller-manager curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  wait_for kube-controller-manager in_cp curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
   # The ServiceAccount controller is running once `default` has its ServiceAccount
   # (pods cannot be created in a namespace without one).
   wait_for "the default ServiceAccount" kc -n default get serviceaccount default
+}
+
+start_scheduler() {
+  running kube-scheduler && return 0
+  write_kubeconfig "$state/kube-scheduler.kubeconfig" system:kube-scheduler \
+    "$pki/kube-scheduler.crt" "$pki/kube-scheduler.key" "$apiserver_url"
+  start_bg kube-scheduler ip netns exec "$cp_netns" "$bin/kube-scheduler" \
+    --kubeconfig "$state/kube-scheduler.kubeconfig" \
+    --authentication-kubeconfig "$state/kube-scheduler.kubeconfig" \
+    --authorization-kubeconfig "$state/kube-scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 \
+    --secure-port "$scheduler_port" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+  wait_for kube-scheduler in_cp curl -fsSk "https://127.0.0.1:$scheduler_port/healthz"
 }
 
 # ---------------------------------------------------------------------------
@@ -475,7 +591,7 @@ kind: Config
 clusters:
   - name: testenv
     cluster:
-      server: https://$host_ip:$apiserver_port
+      server: $apiserver_url
       certificate-authority-data: $ca
 users:
   - name: siding
@@ -600,7 +716,7 @@ serving_ca() { # file
 }
 
 webhook_serving() { # ca-file replica
-  curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$(replica_ip "$2")" \
+  in_cp curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$(replica_ip "$2")" \
     "https://$service.$sys_ns.svc:$webhook_port/readyz"
 }
 
@@ -695,12 +811,32 @@ EOF
     if ((SECONDS >= deadline)); then
       say "timed out after ${timeout}s waiting for the API server to reach the webhook (admission of a probe pod); last attempt said:"
       printf '%s\n' "$out" | tail -n 20 >&2
-      say "webhook log tail:"
-      tail -n 20 "$logs/webhook.log" >&2 || true
+      if $node_mode; then
+        say "the siding pods:"
+        kc -n "$sys_ns" get pods -o wide >&2 || true
+      else
+        for r in "$@"; do
+          proc=$(replica_proc "$r")
+          say "$proc log tail:"
+          tail -n 20 "$logs/$proc.log" >&2 || true
+        done
+      fi
       return 1
     fi
     sleep 0.5
   done
+}
+
+# ---------------------------------------------------------------------------
+# The node mode's install: the overlay, as a user applies it
+
+apply_overlay() {
+  wait_for "kubectl apply -k ${overlay#"$repo"/}" kc apply -k "$overlay"
+}
+
+wait_for_siding() {
+  wait_for "the siding Deployment to become Available" \
+    kc -n "$sys_ns" wait deployment/siding --for condition=Available --timeout 5s
 }
 
 # ---------------------------------------------------------------------------
@@ -721,7 +857,7 @@ running_replicas() {
 start_replicas() {
   local r
   for r in $(wanted_replicas); do
-    make_network "$r"
+    make_replica_network "$r"
     grep -q "^$r " "$(endpoints_file)" 2>/dev/null || endpoint_set "$r" ready
   done
   write_endpoints
@@ -730,42 +866,86 @@ start_replicas() {
   wait_for_webhook $(wanted_replicas)
 }
 
+# The mode of the environment that is up (or was last brought up), so that `up` repairs
+# it as it was and `down`/`status` know what to look for.
+saved_mode() { [[ -f $state/mode ]] && cat "$state/mode" || echo api; }
+
 cmd_up() {
   require_root
+  local want=${1:-}
+  if [[ -z $want ]]; then want=$(saved_mode); fi
+  if [[ -f $state/mode && $(saved_mode) != "$want" ]]; then
+    die "the test environment in $state is up as '$(saved_mode)'; run down first"
+  fi
+  node_mode=false
+  [[ $want == node ]] && node_mode=true
+  if $node_mode && [[ $replicas != 1 ]]; then
+    die "with --node the siding Deployment runs its own replicas (SIDING_TESTENV_WEBHOOK_REPLICAS is for the webhook as a process)"
+  fi
+  if $node_mode && [[ $certs_mode != manage ]]; then
+    die "with --node the webhook manages its certificates as the manifests say (SIDING_TESTENV_CERTS=manage)"
+  fi
   find_binaries
   mkdir -p "$state" "$logs" "$run"
   chmod 0700 "$state"
+  echo "$want" >"$state/mode"
   make_pki
-  write_kubeconfig "$admin_kubeconfig" siding-testenv-admin "$pki/admin.crt" "$pki/admin.key" \
-    "https://$host_ip:$apiserver_port"
+  $node_mode && write_node_pki
+  write_kubeconfig "$admin_kubeconfig" siding-testenv-admin "$pki/admin.crt" "$pki/admin.key" "$apiserver_url"
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" system:kube-controller-manager \
-    "$pki/kube-controller-manager.crt" "$pki/kube-controller-manager.key" "https://$host_ip:$apiserver_port"
-  make_network 1
+    "$pki/kube-controller-manager.crt" "$pki/kube-controller-manager.key" "$apiserver_url"
+  make_network
+  local t0=$SECONDS prepare=
+  if $node_mode; then
+    validate_node_settings
+    prepare_node &
+    prepare=$!
+  fi
   start_etcd
   start_apiserver
   start_controller_manager
-  apply_manifests
-  if [[ $certs_mode == static ]]; then
-    # Every time, not only when the webhook starts: cheap, and repairs a caBundle
-    # that a test (or a re-created configuration) changed.
-    make_static_serving_cert
-    patch_ca_bundle
+  if $node_mode; then
+    start_scheduler
+    say "control plane up ($((SECONDS - t0))s)"
+    # Applied while the runtime still imports the images: the webhook's pods wait in the
+    # scheduler and start the moment the node is Ready.
+    apply_overlay
+    wait "$prepare" || die "the node's runtime did not come up (logs in $logs)"
+    join_node
+    wait_for_siding
+    wait_for_webhook
+    say "siding installed and admitting ($((SECONDS - t0))s)"
+    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}"
+  else
+    apply_manifests
+    if [[ $certs_mode == static ]]; then
+      # Every time, not only when the webhook starts: cheap, and repairs a caBundle
+      # that a test (or a re-created configuration) changed.
+      make_static_serving_cert
+      patch_ca_bundle
+    fi
+    start_replicas
+    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), webhook ($certs_mode certs, $replicas replica(s)) in netns $netns at $ns_ip:$webhook_port$( ((replicas == 2)) && echo " and $netns2 at $ns_ip2:$webhook_port")"
   fi
-  start_replicas
-  say "up: etcd, kube-apiserver (https://$host_ip:$apiserver_port), kube-controller-manager, webhook ($certs_mode certs, $replicas replica(s)) in netns $netns at $ns_ip:$webhook_port$( ((replicas == 2)) && echo " and $netns2 at $ns_ip2:$webhook_port")"
   echo "$admin_kubeconfig"
+}
+
+api_mode_only() { # command
+  [[ $(saved_mode) == api ]] || die "$1: with --node the webhook runs as the siding Deployment: scale or restart it with kubectl instead"
 }
 
 # For the e2e tests' outage: every replica stops, the endpoints stay as they are (the
 # API server keeps calling them and fails), the rest of the environment keeps running.
 cmd_webhook_stop() {
   require_root
+  api_mode_only webhook-stop
   local r
   for r in 1 2; do stop_proc "$(replica_proc "$r")" "$grace"; done
 }
 
 cmd_webhook_start() {
   require_root
+  api_mode_only webhook-start
   find_binaries
   running kube-apiserver || die "the API server is not running: use up"
   start_replicas
@@ -774,13 +954,14 @@ cmd_webhook_start() {
 
 cmd_webhook_scale() { # count
   require_root
+  api_mode_only webhook-scale
   find_binaries
   running kube-apiserver || die "the API server is not running: use up"
   local n=${1:-} r
   [[ $n =~ ^[12]$ ]] || die "webhook-scale takes 1 or 2 replicas, got '$n'"
   for ((r = 1; r <= n; r++)); do
     running "$(replica_proc "$r")" && continue
-    make_network "$r"
+    make_replica_network "$r"
     start_webhook "$r"
     wait_replica_ready "$r"
     endpoint_set "$r" ready
@@ -789,7 +970,7 @@ cmd_webhook_scale() { # count
   for ((r = n + 1; r <= 2; r++)); do
     if running "$(replica_proc "$r")" || grep -q "^$r " "$(endpoints_file)" 2>/dev/null; then
       retire_replica "$r"
-      remove_network "$r"
+      remove_replica_network "$r"
       say "replica $r retired"
     fi
   done
@@ -799,6 +980,7 @@ cmd_webhook_scale() { # count
 
 cmd_webhook_rollout() {
   require_root
+  api_mode_only webhook-rollout
   find_binaries
   running kube-apiserver || die "the API server is not running: use up"
   local all r
@@ -826,11 +1008,14 @@ cmd_webhook_rollout() {
 cmd_down() {
   require_root
   local name
-  for name in webhook webhook-2 kube-controller-manager kube-apiserver etcd; do
+  stop_proc webhook
+  stop_proc webhook-2
+  # The node first (its pods, runtime and cgroup), while the API server is still there.
+  stop_node
+  for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop_proc "$name"
   done
-  remove_network 1
-  remove_network 2
+  remove_network
   if [[ -d $state ]]; then
     # Keep the logs of the last run for post-mortems; everything else goes.
     find "$state" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
@@ -838,44 +1023,44 @@ cmd_down() {
   fi
 }
 
-cmd_status() {
-  local ok=0 name pid r proc
-  for name in etcd kube-apiserver kube-controller-manager; do
-    if pid=$(pid_of "$name"); then
-      printf '%-24s running (pid %s)\n' "$name" "$pid"
-    else
-      printf '%-24s stopped\n' "$name"; ok=3
-    fi
-  done
-  bin=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || bin=""
-  kubectl="$bin/kubectl"
-  local api=false
-  if [[ -n $bin && -f $admin_kubeconfig ]] && kc get --raw /readyz >/dev/null 2>&1; then
-    printf '%-24s ready\n' apiserver
-    api=true
-  else
-    printf '%-24s not ready\n' apiserver; ok=3
-  fi
-  # Replicas 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS must run; a second one started by
-  # webhook-scale is reported too. Ready means: serving /readyz with a certificate the
-  # webhook's caBundle trusts.
+cmd_exec() {
+  require_root
+  (($# > 0)) || die "usage: $0 exec CMD..."
+  netns_exists "$cp_netns" || die "netns $cp_netns does not exist: use up"
+  local kdir
+  kdir=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || kdir=""
+  # nsenter, not `ip netns exec`: the latter mounts the namespace's own sysfs over /sys,
+  # which hides the machine's cgroup hierarchies (/sys/fs/cgroup) from CMD, and the e2e
+  # suite makes memory cgroups.
+  exec nsenter "--net=/run/netns/$cp_netns" -- env KUBECONFIG="$admin_kubeconfig" PATH="${kdir:+$kdir:}$PATH" "$@"
+}
+
+# The resolved names of everything `up` creates, one KEY=VALUE per line (for tests and
+# tools that must find them: the teardown test checks each is gone after `down`).
+cmd_env() {
+  printf '%s=%s\n' dir "$state" cp_netns "$cp_netns" netns "$netns" veth "$veth_cp" veth_peer "$veth_ns" \
+    netns2 "$netns2" veth2 "$veth2_cp" veth2_peer "${veth2_cp}n" \
+    cgroup "$node_cgroup" containerd_socket "$containerd_socket" containerd_root "$containerd_root" \
+    containerd_state "$containerd_state" bridge "$bridge" node_name "$node_name" pod_cidr "$pod_cidr"
+}
+
+# Without --node: replicas 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS must run; a second one
+# started by webhook-scale is reported too. Ready means: serving /readyz with a
+# certificate the webhook's caBundle trusts. Returns 3 when a wanted replica is not.
+status_replicas() {
+  local ok=0 r proc pid api=false
+  [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && api=true
   for r in 1 2; do
     proc=$(replica_proc "$r")
     if ((r > replicas)) && ! running "$proc" && ! netns_exists "$(replica_netns "$r")"; then continue; fi
     if pid=$(pid_of "$proc"); then
-      printf '%-24s running (pid %s)\n' "$proc" "$pid"
+      printf '%-24s running (pid %s) in netns %s at %s\n' "$proc" "$pid" "$(replica_netns "$r")" "$(replica_ip "$r")"
     else
       printf '%-24s stopped\n' "$proc"; ((r > replicas)) || ok=3
     fi
-    if netns_exists "$(replica_netns "$r")" && ip link show "$(replica_veth "$r")" >/dev/null 2>&1; then
-      printf '%-24s netns %s, veth %s (%s) <-> %sn (%s)\n' "  network" "$(replica_netns "$r")" \
-        "$(replica_veth "$r")" "$(replica_host_ip "$r")" "$(replica_veth "$r")" "$(replica_ip "$r")"
-    else
-      printf '%-24s missing\n' "  network"; ((r > replicas)) || ok=3
-    fi
     if $api && replica_ready "$r"; then
       printf '%-24s ready\n' "  readiness"
-    elif curl -fsSk --max-time 2 "https://$(replica_ip "$r"):$webhook_port/readyz" >/dev/null 2>&1; then
+    elif $api && in_cp curl -fsSk --max-time 2 "https://$(replica_ip "$r"):$webhook_port/readyz" >/dev/null 2>&1; then
       printf '%-24s serving, but not with a certificate the caBundle trusts\n' "  readiness"; ((r > replicas)) || ok=3
     else
       printf '%-24s not ready\n' "  readiness"; ((r > replicas)) || ok=3
@@ -884,18 +1069,78 @@ cmd_status() {
   if [[ -f $(endpoints_file) ]]; then
     printf '%-24s %s\n' endpoints "$(awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}' "$(endpoints_file)")"
   fi
-  printf '%-24s %s\n' kubeconfig "$admin_kubeconfig" logs "$logs"
   return "$ok"
 }
 
+cmd_status() {
+  local ok=0 name pid mode names
+  mode=$(saved_mode)
+  names=(etcd kube-apiserver kube-controller-manager)
+  [[ $mode == node ]] && names=(etcd kube-apiserver kube-controller-manager kube-scheduler node-holder containerd kubelet kube-proxy)
+  printf '%-24s %s\n' mode "$mode"
+  for name in "${names[@]}"; do
+    if pid=$(pid_of "$name"); then
+      printf '%-24s running (pid %s)\n' "$name" "$pid"
+    else
+      printf '%-24s stopped\n' "$name"; ok=3
+    fi
+  done
+  for name in "$cp_netns" "$netns"; do
+    if netns_exists "$name"; then printf '%-24s %s\n' netns "$name"; else printf '%-24s %s missing\n' netns "$name"; ok=3; fi
+  done
+  if netns_exists "$cp_netns" && ip -n "$cp_netns" link show "$veth_cp" >/dev/null 2>&1; then
+    printf '%-24s %s (%s) <-> %s (%s)\n' veth "$veth_cp" "$cp_ip" "$veth_ns" "$ns_ip"
+  else
+    printf '%-24s missing\n' veth; ok=3
+  fi
+  bin=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || bin=""
+  kubectl="$bin/kubectl"
+  if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && kc get --raw /readyz >/dev/null 2>&1; then
+    printf '%-24s ready\n' apiserver
+  else
+    printf '%-24s not ready\n' apiserver; ok=3
+  fi
+  if [[ $mode == node ]]; then
+    if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && node_ready 2>/dev/null; then
+      printf '%-24s %s Ready\n' node "$node_name"
+    else
+      printf '%-24s %s not Ready\n' node "$node_name"; ok=3
+    fi
+  fi
+  if [[ $mode == node ]]; then
+    if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && admission_works >/dev/null 2>&1; then
+      printf '%-24s ready (the API server admits through it)\n' webhook
+    else
+      printf '%-24s not ready\n' webhook; ok=3
+    fi
+  else
+    status_replicas || ok=3
+  fi
+  printf '%-24s %s\n' kubeconfig "$admin_kubeconfig" logs "$logs"
+  printf '%-24s %s\n' kubectl "$0 exec kubectl ...   (or: ip netns exec $cp_netns kubectl --kubeconfig $admin_kubeconfig ...)"
+  return "$ok"
+}
+
+node_mode=false
 validate_settings
+# shellcheck source=testenv/node.sh
+source "$repo/scripts/testenv/node.sh"
 case ${1:-} in
-  up) cmd_up ;;
+  up)
+    case ${2:-} in
+      '') cmd_up ;;
+      --node) cmd_up node ;;
+      --api) cmd_up api ;;
+      *) die "usage: $0 up [--node]" ;;
+    esac
+    ;;
   down) cmd_down ;;
   status) cmd_status ;;
   webhook-stop) cmd_webhook_stop ;;
   webhook-start) cmd_webhook_start ;;
   webhook-scale) cmd_webhook_scale "${2:-}" ;;
   webhook-rollout) cmd_webhook_rollout ;;
-  *) echo "usage: $0 up|down|status|webhook-stop|webhook-start|webhook-scale N|webhook-rollout" >&2; exit 2 ;;
+  exec) shift; cmd_exec "$@" ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up [--node]|down|status|webhook-stop|webhook-start|webhook-scale N|webhook-rollout|exec CMD...|env" >&2; exit 2 ;;
 esac

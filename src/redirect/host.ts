@@ -129,7 +129,15 @@ export class NamespaceHost {
    * when they cannot be read.
    */
   async addresses(): Promise<InterfaceAddress[] | undefined> {
-    if (this.netns === undefined) return (this.deps.addresses ?? localAddresses)();
+    if (this.netns === undefined) {
+      try {
+        return (this.deps.addresses ?? localAddresses)();
+      } catch {
+        // getifaddrs throws when its netlink socket is refused (a seccomp profile, say): the
+        // addresses cannot be read, as when `ip` fails for another namespace.
+        return undefined;
+      }
+    }
     const ip = this.deps.lookPath('ip');
     if (ip === undefined) return undefined;
     const r = await this.run(ip, ['-o', 'addr', 'show', 'up']);

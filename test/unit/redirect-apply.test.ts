@@ -47,8 +47,8 @@ interface World {
   missing?: string[];
   /** /proc/net files of the current namespace. */
   proc?: Record<string, string>;
-  /** Addresses of the current namespace (default: an IPv4 pod). */
-  addresses?: InterfaceAddress[];
+  /** Addresses of the current namespace (default: an IPv4 pod); an Error: reading them throws it. */
+  addresses?: InterfaceAddress[] | Error;
   netns?: string;
 }
 
@@ -60,7 +60,10 @@ function deps(w: World) {
       runner: w.runner,
       lookPath: (n) => ((w.missing ?? []).includes(n) ? undefined : `/usr/sbin/${n}`),
       readFile: (p) => w.proc?.[p.replace('/proc/net/', '')],
-      addresses: () => w.addresses ?? V4_POD,
+      addresses: () => {
+        if (w.addresses instanceof Error) throw w.addresses;
+        return w.addresses ?? V4_POD;
+      },
     },
     w.netns,
   );
@@ -266,6 +269,16 @@ describe('deciding about IPv6', () => {
     assert.deepEqual(report.families.map((f) => f.family), ['ipv4']);
     assert.ok(!runner.commands.some((c) => programOf(c).startsWith('ip6tables') || programOf(c) === 'ip'));
     assert.ok(d.log.lines.some((l) => l.msg === 'IPv4 only' && /IPv4 address/.test(String(l.fields.reason))));
+  });
+
+  it("says the namespace's addresses could not be read, and changes nothing, when reading them fails", async () => {
+    const runner = new RecordingRunner();
+    // What os.networkInterfaces() throws when getifaddrs' netlink socket is refused (a seccomp profile).
+    const refused = Object.assign(new Error('A system error occurred: uv_interface_addresses returned Unknown system error 1'), { code: 'ERR_SYSTEM_ERROR' });
+    await assert.rejects(applyRedirect(cfg(), settings(), deps({ runner, addresses: refused })), /addresses could not be read to decide whether to program IPv6; pass --ipv6 on or off/);
+    assert.equal(runner.commands.length, 0);
+    await applyRedirect(cfg(), settings({ ipv6: 'off' }), deps({ runner, addresses: refused }));
+    assert.ok(runner.commands.length > 0, '--ipv6 off needs no addresses');
   });
 
   it('refuses a namespace without a pod address before changing anything', async () => {

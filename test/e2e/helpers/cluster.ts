@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
@@ -65,6 +66,16 @@ async function run(file: string, args: readonly string[], input?: string): Promi
 /** kubectl with the admin kubeconfig; never rejects, the caller checks exitCode and stderr. */
 export function kubectl(args: readonly string[], input?: string): Promise<Run> {
   return run(kubectlBin, ['--kubeconfig', kubeconfig, ...args], input);
+}
+
+/**
+ * kubectl with the admin kubeconfig as a running child (`logs -f`): its output as it comes,
+ * and how it ended (`done` never rejects; a command still running after `timeoutMs` is killed).
+ */
+export function kubectlChild(args: readonly string[], timeoutMs: number): { stdout: Readable; done: Promise<Run> } {
+  const child = execa(kubectlBin, ['--kubeconfig', kubeconfig, ...args], { reject: false, timeout: timeoutMs });
+  const done = child.then((r) => ({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));
+  return { stdout: child.stdout, done };
 }
 
 /** `kubectl apply -f -` of the given objects (YAML documents). */
