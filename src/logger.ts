@@ -1,7 +1,8 @@
 /**
  * The one logger interface of siding: structured fields first, then the message, as pino
  * (and so fastify's `app.log`) takes them. `siding init` writes text or JSON lines through
- * it (src/redirect/log.ts); the Kubernetes parts of the webhook log through fastify's.
+ * it (src/redirect/log.ts); in the webhook it is the process's one pino instance
+ * (src/admission/run.ts), which the Kubernetes parts and fastify share.
  */
 export interface Logger {
   info(fields: object, msg: string): void;

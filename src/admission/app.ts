@@ -3,7 +3,8 @@
  * (server.ts does), so tests drive it with `app.inject()`.
  */
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
 import { displayValue } from '../grammar/index.js';
@@ -19,7 +20,7 @@ import {
 } from './limits.js';
 import { largeBodyCollector } from './gc.js';
 import { createAdmissionMetrics, createBudgetMetrics } from './metrics.js';
-import { reviewRequest, type InjectFn } from './review.js';
+import { reviewRequest, type InjectFn, type NamespaceLabelsFn } from './review.js';
 import {
   admissionReviewBodySchema,
   admissionReviewResponseSchema,
@@ -39,9 +40,16 @@ export interface AppDeps {
   configStatus?: () => ConfigStatus;
   /** Metrics are registered here and served by GET /metrics. */
   registry: Registry;
+  /** Namespace labels when known (cluster mode's namespace cache), for the Pod Security warning. */
+  namespaceLabels?: NamespaceLabelsFn;
   /** The injection engine; default injectPod. Tests pass a throwing one to reach the error path. */
   inject?: InjectFn;
-  /** JSON log lines (pino through fastify). Default: level info to stdout. */
+  /**
+   * The process's one pino logger (run.ts makes it at start-up and gives it to the
+   * Kubernetes parts too); fastify logs through it. Without it, one is made here from
+   * `log` (level, default info; stream, default stdout).
+   */
+  logger?: FastifyBaseLogger;
   log?: { level?: LogLevel; stream?: { write(line: string): void } };
   /** Bounds on reviews in flight (limits.ts); default DEFAULT_REVIEW_LIMITS. */
   limits?: Partial<ReviewLimits>;
@@ -98,6 +106,11 @@ export function serializeReview(review: AdmissionReviewResponse): string {
   return `${out}}}`;
 }
 
+/** The process's JSON logger: pino at `level`, to `stream` (default stdout). */
+export function createLogger(level: LogLevel, stream?: { write(line: string): void }): FastifyBaseLogger {
+  return stream === undefined ? pino({ level }) : pino({ level }, stream);
+}
+
 export interface AppOptions {
   /** server.ts passes the HTTPS server it owns; without it fastify makes a plain HTTP server. */
   serverFactory?: FastifyServerFactory;
@@ -118,10 +131,7 @@ export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
  */
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: {
-      level: deps.log?.level ?? 'info',
-      ...(deps.log?.stream === undefined ? {} : { stream: deps.log.stream }),
-    },
+    loggerInstance: deps.logger ?? createLogger(deps.log?.level ?? 'info', deps.log?.stream),
     // One line per review is logged by the handler; fastify's two per request would triple it.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -238,7 +248,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     },
     (request, reply): string => {
       const review = request.body;
-      const result = reviewRequest(review.request, deps.getConfig, inject);
+      const result = reviewRequest(review.request, deps.getConfig, inject, deps.namespaceLabels);
       const elapsedMs = reply.elapsedTime;
       metrics.reviewDuration.observe(elapsedMs / 1000);
       switch (result.decision) {

@@ -16,6 +16,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { InjectionConfig } from '../config/index.js';
 import type { InjectContext, InjectOutcome } from '../inject/types.js';
 import { serializePatch } from '../inject/patch-json.js';
+import { POD_SECURITY_ENFORCE_LABEL } from '../inject/checks.js';
 import { errorMessage } from '../errors/index.js';
 import { displayValue } from '../grammar/index.js';
 import type { AdmissionRequest, AdmissionResponse } from './types.js';
@@ -43,7 +44,10 @@ export class BadReviewError extends Error {
   readonly statusCode = 400;
 }
 
-export function reviewRequest(request: AdmissionRequest, getConfig: () => InjectionConfig, inject: InjectFn): ReviewResult {
+/** Labels of a namespace when siding knows them (the cluster mode's namespace cache). */
+export type NamespaceLabelsFn = (namespace: string) => Readonly<Record<string, string>> | undefined;
+
+export function reviewRequest(request: AdmissionRequest, getConfig: () => InjectionConfig, inject: InjectFn, namespaceLabels?: NamespaceLabelsFn): ReviewResult {
   const uid = request.uid;
   const allow: AdmissionResponse = { uid, allowed: true };
   if (request.kind.group !== '' || request.kind.kind !== 'Pod') {
@@ -68,7 +72,9 @@ export function reviewRequest(request: AdmissionRequest, getConfig: () => Inject
   try {
     // The pod is the request body fastify just parsed and nothing changes it afterwards: the
     // engine may read it in place instead of copying it.
-    outcome = inject(pod, { namespace, parsedJson: true }, getConfig());
+    // Only the Pod Security level: the namespaceSelector has decided the rest (types.ts).
+    const level = namespaceLabels?.(namespace)?.[POD_SECURITY_ENFORCE_LABEL];
+    outcome = inject(pod, { namespace, parsedJson: true, ...(level === undefined ? {} : { podSecurityEnforce: level }) }, getConfig());
   } catch (e) {
     return {
       ...where,

@@ -2,13 +2,12 @@
  * `siding webhook` after flag parsing: turns typed options into dependencies (config,
  * certificate source, metrics registry) and starts the server. Signals stay in src/cli.
  */
-import type { FastifyBaseLogger } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { KubeWebhookOptions } from '../kube/options.js';
 import type { KubeParts } from '../kube/webhook.js';
-import type { LogLevel } from './app.js';
+import { createLogger, type LogLevel } from './app.js';
 import type { ConfigStatus } from './config-status.js';
 import type { ListenAddress } from './listen.js';
 import { batchedStdout } from './logdest.js';
@@ -39,22 +38,20 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
     ok: true,
     detail: options.configFile === undefined ? 'built-in default config' : `config file ${options.configFile}`,
   };
-  // stdout in batches unless the caller gives a stream (logdest.ts says why).
-  const logStream = options.logStream ?? batchedStdout();
+  // One logger for the whole process, made before anything logs: the Kubernetes parts
+  // (which start first: the certificate Secret must exist before the server can listen)
+  // and fastify write through it. stdout in batches unless the caller gives a stream
+  // (logdest.ts says why).
+  const logger = createLogger(options.logLevel, options.logStream ?? batchedStdout());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  // The certificate Secret must exist before the server can listen, so the kube parts
-  // start first and log through a stand-in until the app's logger exists.
   // The Kubernetes client is loaded only in cluster mode: it costs memory and start-up time
   // (BENCHMARKS.md) that a webhook serving files does not need.
   let kube: KubeParts | undefined;
-  let attachLog: ((log: FastifyBaseLogger) => void) | undefined;
   if (options.kube !== undefined) {
-    const { DeferredLogger, startKubeParts } = await import('../kube/webhook.js');
-    const kubeLog = new DeferredLogger(logStream, options.logLevel);
-    attachLog = (log) => kubeLog.attach(log);
-    kube = await startKubeParts(options.kube, { registry, log: kubeLog, initialConfig: config, initialSource: status.detail });
+    const { startKubeParts } = await import('../kube/webhook.js');
+    kube = await startKubeParts(options.kube, { registry, log: logger, initialConfig: config, initialSource: status.detail });
   }
   const tls: TlsSource =
     kube?.tls ??
@@ -68,7 +65,8 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
         getConfig: live === undefined ? () => config : () => live.current(),
         configStatus: live === undefined ? () => status : () => live.status(),
         registry,
-        log: { level: options.logLevel, stream: logStream },
+        logger,
+        ...(kube === undefined ? {} : { namespaceLabels: kube.namespaceLabels }),
       },
       { listen: options.listen, tls, ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }) },
     );
@@ -85,7 +83,6 @@ export async function startWebhook(options: WebhookOptions): Promise<WebhookServ
     );
   }
   if (kube === undefined) return server;
-  attachLog?.(server.app.log);
   const started = server;
   return {
     ...started,

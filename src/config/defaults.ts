@@ -1,5 +1,13 @@
+import { deepFreeze } from '../freeze.js';
 import { VERSION } from '../version.js';
+import type { Cidr, PortRange } from '../grammar/index.js';
 import type { InjectionConfig } from './types.js';
+
+/** A label selector as the built-in config writes one (none: the lists are empty). */
+interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }[];
+}
 
 /** siding's own image, at this version: it runs `siding init` and `siding proxy`. */
 export const SIDING_IMAGE = `ghcr.io/siding-mesh/siding:${VERSION}`;
@@ -23,26 +31,32 @@ export const MAX_PROXY_CONNECTIONS = 1_000_000;
 export const XTABLES_LOCK_VOLUME = 'siding-xtables-lock';
 
 /**
- * The built-in injection config. A config file is merged over it (objects merge,
+ * The built-in injection config, the one source of every default: the schema (schema.ts)
+ * takes its `default`s from here, so a config file is merged over it (objects merge,
  * scalars and lists replace). docs/config.md documents every field and this default.
+ * Typed by inference (the schema's type cannot depend on it); DEFAULT_CONFIG below checks
+ * that it is an InjectionConfig.
  */
-export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
-  policy: 'enabled',
+export const BUILT_IN = deepFreeze({
+  policy: 'enabled' as const,
   sidingNamespace: 'siding-system',
   excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease'],
-  neverInjectSelector: [],
-  alwaysInjectSelector: [],
+  neverInjectSelector: [] as LabelSelector[],
+  alwaysInjectSelector: [] as LabelSelector[],
   nativeSidecar: true,
   holdApplicationUntilProxyStarts: true,
   proxy: {
     // siding's own passthrough proxy, from the same image as siding-init.
     image: SIDING_IMAGE,
-    imagePullPolicy: 'IfNotPresent',
+    // The proxy runs as the UID the redirect exempts, before the app: pod authors do not
+    // choose its image unless the config lets them.
+    imageOverridePrefixes: [] as string[],
+    imagePullPolicy: 'IfNotPresent' as const,
     command: [...SIDING_PROXY_COMMAND],
-    args: [],
-    env: [],
+    args: [] as string[],
+    env: [] as { name: string; value: string }[],
     volumes: [
-      { name: 'siding-proxy-tmp', mountPath: '/tmp', readOnly: false, source: { emptyDir: {} } },
+      { name: 'siding-proxy-tmp', mountPath: '/tmp', readOnly: false, emptyDir: {} },
     ],
     uid: 1337,
     gid: 1337,
@@ -64,7 +78,7 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
   },
   init: {
     image: SIDING_IMAGE,
-    imagePullPolicy: 'IfNotPresent',
+    imagePullPolicy: 'IfNotPresent' as const,
     command: ['siding', 'init'],
     resources: {
       // siding init is a Node.js program: about 50 MiB resident while it runs.
@@ -73,24 +87,18 @@ export const DEFAULT_CONFIG: InjectionConfig = deepFreeze({
     },
   },
   redirect: {
-    interceptionMode: 'REDIRECT',
-    includeInboundPorts: { kind: 'all' },
-    excludeInboundPorts: [],
-    includeOutboundPorts: [],
-    excludeOutboundPorts: [],
-    includeOutboundIPRanges: { kind: 'all' },
-    excludeOutboundIPRanges: [],
-    excludeInterfaces: [],
+    interceptionMode: 'REDIRECT' as const,
+    includeInboundPorts: { kind: 'all' as const },
+    excludeInboundPorts: [] as PortRange[],
+    includeOutboundPorts: [] as PortRange[],
+    excludeOutboundPorts: [] as PortRange[],
+    includeOutboundIPRanges: { kind: 'all' as const },
+    excludeOutboundIPRanges: [] as Cidr[],
+    excludeInterfaces: [] as string[],
     redirectDNS: false,
     dnsPort: 15053,
   },
 });
 
-/** Freezes `value` and everything it holds; returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
+/** The built-in injection config (BUILT_IN, as the type the rest of siding reads). */
+export const DEFAULT_CONFIG: InjectionConfig = BUILT_IN;

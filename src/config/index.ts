@@ -14,4 +14,7 @@ export type {
   Resources,
 } from './types.js';
 export { DEFAULT_CONFIG } from './defaults.js';
-export { configFromValue, loadConfigFile, MAX_CONFIG_BYTES, parseConfig, RESERVED_PROXY_ENV, XTABLES_LOCK_VOLUME } from './parse.js';
+export { loadConfigFile, MAX_CONFIG_BYTES, parseConfig } from './parse.js';
+export { configFromValue, RESERVED_PROXY_ENV } from './validate.js';
+export { XTABLES_LOCK_VOLUME } from './defaults.js';
+export { CONFIG_SCHEMA, publishedSchema } from './schema.js';

@@ -105,7 +105,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     syntax: '`true` or `false`',
     default: 'config `policy`',
     description:
-      '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all.',
+      '`false` opts the pod out; `true` opts it in when the config policy is `disabled` and overrides `neverInjectSelector`. As a label it also keeps the webhook from being called at all. Only these two exact words are read: the webhook\'s objectSelector skips only the exact label value `false`, so a pod labelled `False` (or `0`, `FALSE`...) still reaches siding, which refuses it with the word to write rather than guess.',
     example: 'false',
     parse: (s) => parseBoolean(s, STRICT),
   },
@@ -163,7 +163,7 @@ export const ANNOTATIONS: readonly AnyAnnotationSpec[] = [
     syntax: 'image reference `[registry[:port]/]name[:tag][@digest]`, at most 512 characters',
     default: 'config `proxy.image`',
     description:
-      'Image of the `siding-proxy` container. With the default `proxy.command` (`siding proxy`) it must be a siding image, e.g. another version; a different proxy needs `proxy.command` in the config.',
+      "Image of the `siding-proxy` container. Refused unless the config allows it: `proxy.imageOverridePrefixes` is empty by default (no pod chooses the image that runs as the proxy's exempt UID before its app); `'*'` allows any image, other entries allow images that start with them. With the default `proxy.command` (`siding proxy`, from siding's own image) it must be a siding image, e.g. another version; a different proxy needs `proxy.command` in the config.",
     example: 'ghcr.io/siding-mesh/siding:0.1.0',
     parse: parseImage,
   }),

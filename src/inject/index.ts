@@ -1,6 +1,9 @@
 /** Public surface of src/inject: the engine, policy, the annotation table and manifests. */
 export type { InjectContext, InjectDecision, InjectOutcome, InjectReason, SkipReason } from './types.js';
-export { injectPod, diffPods, firstInjectionPatch, initArgs, resolveSettings, HEALTH_PORT_NAME, METRICS_PORT_NAME, type PodSettings } from './engine.js';
+export { injectPod } from './engine.js';
+export { diffPods, firstInjectionPatch } from './diff.js';
+export { initArgs, HEALTH_PORT_NAME, METRICS_PORT_NAME } from './containers.js';
+export { resolveSettings, type PodSettings } from './settings.js';
 export { shouldInject, matchesSelector, excludedNamespaces, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE } from './policy.js';
 export {
   ANNOTATIONS,

@@ -1,13 +1,12 @@
 /**
  * The JSON text of a JSON Patch, byte for byte what `JSON.stringify(patch)` writes, without
  * re-encoding the values the engine has already encoded: siding's own containers and
- * volumes are built once per config and annotation values (engine.ts, `injectionParts`),
+ * volumes are built once per config and annotation values (parts.ts, `injectionParts`),
  * frozen, and their JSON is remembered here. Encoding the patch was a tenth of a webhook
  * review's CPU before (BENCHMARKS.md, item 8).
  */
 import type { Operation } from 'fast-json-patch';
-// Not the src/config barrel (it loads the config file parser): see engine.ts.
-import { deepFreeze } from '../config/defaults.js';
+import { deepFreeze } from '../freeze.js';
 
 const encoded = new WeakMap<object, string>();
 

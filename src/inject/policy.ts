@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { formatAnnotationProblem } from '../errors/index.js';
 import type { InjectionConfig, LabelSelector } from '../config/index.js';
-import { displayValue, MAX_VALUE_CHARS } from '../grammar/index.js';
+import { displayValue, ISTIO_IPTABLES, MAX_VALUE_CHARS, parseBoolean } from '../grammar/index.js';
 import { candidates, INJECT_SPEC } from './annotations.js';
 import type { InjectContext, InjectDecision } from './types.js';
 
@@ -87,7 +87,7 @@ export function shouldInject(pod: V1Pod, ctx: InjectContext, config: InjectionCo
         ? `${winner.source} values must be strings (quote it: "${displayValue(winner.raw)}")`
         : r === undefined
           ? 'value too long'
-          : r.reason;
+          : `${r.reason}${spellingHint(winner.raw, winner.source)}`;
       const text = formatAnnotationProblem({ annotation: displayValue(winner.key), value: displayValue(winner.raw), reason });
       return { kind: 'deny', errors: [winner.source === 'label' ? text.replace(/ for annotation '/, " for label '") : text] };
     }
@@ -121,4 +121,18 @@ export function shouldInject(pod: V1Pod, ctx: InjectContext, config: InjectionCo
     return { kind: 'skip', reason: 'policyDisabled', message: `policy is disabled and the pod does not opt in with ${INJECT_SPEC.key}: "true"` };
   }
   return { kind: 'inject', reason: 'policyEnabled', message: 'policy is enabled' };
+}
+
+/**
+ * For another spelling of a boolean (`False`, `0`, `T`...): which word siding reads, and,
+ * for the label, why the pod reached siding at all: the webhook's objectSelector skips only
+ * the exact value `false`, so `False` cannot keep the webhook from being called. siding
+ * reads the switch strictly, like every annotation, rather than guess.
+ */
+function spellingHint(raw: string, source: 'label' | 'annotation'): string {
+  const meant = parseBoolean(raw, ISTIO_IPTABLES);
+  if (!meant.ok) return '';
+  const word = meant.value ? 'true' : 'false';
+  const why = source === 'label' && !meant.value ? `; the webhook's objectSelector skips only the exact label value "false", so this pod was sent to siding` : '';
+  return ` (write "${word}"${why})`;
 }

@@ -5,8 +5,17 @@ import type { Operation } from 'fast-json-patch';
 export interface InjectContext {
   /** The pod's namespace (from the AdmissionReview, the manifest, or --namespace). */
   namespace: string;
-  /** Labels of that namespace when known (webhook: not needed; `siding check`: from flags or the API). */
+  /**
+   * Labels of that namespace when known, for policy and warnings (`siding check`: from flags
+   * or the API). The webhook leaves them out: the API server's namespaceSelector has
+   * already decided, and a cache that has not yet seen a new label must not overrule it.
+   */
   namespaceLabels?: Readonly<Record<string, string>>;
+  /**
+   * The namespace's `pod-security.kubernetes.io/enforce` level when known without its other
+   * labels (the webhook's namespace cache), for the Pod Security warning only.
+   */
+  podSecurityEnforce?: string;
   /**
    * The pod is a fresh `JSON.parse` result that nothing else will change (the webhook's
    * request body): the engine then reads it in place instead of copying it first, and may

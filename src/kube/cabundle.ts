@@ -7,7 +7,7 @@
  * the patch instead of writing our bundle into someone else's webhook), then an `add`
  * of the caBundle (`add` sets a member whether or not it exists).
  */
-import type { JsonPatchOp, WebhookConfigurationObject } from './client.js';
+import type { JsonPatchOp, WebhookConfigurationObject } from './api.js';
 
 export interface ServiceRef {
   namespace: string;

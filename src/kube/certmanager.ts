@@ -19,7 +19,7 @@ import { errorMessage, KubeError } from '../errors/index.js';
 import { serviceDnsNames } from '../certs/names.js';
 import type { Clock } from './clock.js';
 import type { Logger } from '../logger.js';
-import { isAlreadyExists, isConflict, type KubeApi, type SecretObject } from './client.js';
+import { isAlreadyExists, isConflict, type KubeApi, type SecretObject } from './api.js';
 import { bundlePem, planBundle } from './cabundle.js';
 import { materialFromSecret, secretFromMaterial, type CertMaterial } from './material.js';
 import {

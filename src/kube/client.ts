@@ -1,117 +1,27 @@
 /**
- * The edge between siding and the Kubernetes API. `KubeApi` names exactly the calls
- * siding makes, in siding's own small types (decoded Secret data, no generated model
- * classes), so the decision code is tested against a recording fake and this file is
- * tested against a real kube-apiserver (test/e2e/kube-*.test.ts).
+ * The edge between siding and the Kubernetes API: `KubeApi` (api.ts) over
+ * @kubernetes/client-node, and loading credentials. Tested against a real kube-apiserver
+ * (test/e2e/kube-*.test.ts).
  *
- * Every failure becomes a `KubeError` carrying the HTTP status and the Status `reason`
- * (AlreadyExists, Conflict, NotFound, ...), which is what callers branch on.
+ * Every failure becomes a `KubeError` carrying the HTTP status and the Status `reason`.
  */
 import * as k8s from '@kubernetes/client-node';
 import { KubeError, errorMessage } from '../errors/index.js';
-
-/** A Secret with its data decoded from base64 to UTF-8 text (siding stores PEM only). */
-export interface SecretObject {
-  name: string;
-  namespace: string;
-  resourceVersion: string;
-  type: string;
-  data: Record<string, string>;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-/** What siding writes into a Secret; `data` is plain text, encoded here. */
-export interface SecretWrite {
-  type: string;
-  data: Record<string, string>;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-}
-
-export interface ConfigMapObject {
-  name: string;
-  namespace: string;
-  resourceVersion: string;
-  data: Record<string, string>;
-}
-
-/** The parts of a webhook in a MutatingWebhookConfiguration that siding reads. */
-export interface WebhookView {
-  name: string;
-  service: { namespace: string; name: string } | undefined;
-  /** base64 of the PEM bundle, as stored; undefined when unset. */
-  caBundle: string | undefined;
-}
-
-export interface WebhookConfigurationObject {
-  name: string;
-  resourceVersion: string;
-  webhooks: WebhookView[];
-}
-
-/** The JSON Patch operations siding sends (RFC 6902 subset). */
-export type JsonPatchOp =
-  | { op: 'test'; path: string; value: unknown }
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'replace'; path: string; value: unknown };
-
-/** The kinds siding lists and watches by name. */
-export interface WatchedKinds {
-  ConfigMap: ConfigMapObject;
-  Secret: SecretObject;
-}
-export type WatchedKind = keyof WatchedKinds;
-
-/** One object looked up by name through a list, with the list's resourceVersion to watch from. */
-export interface Listed<T> {
-  object: T | undefined;
-  resourceVersion: string;
-}
-
-export type WatchEvent<T> =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: T }
-  | { type: 'BOOKMARK'; resourceVersion: string }
-  | { type: 'ERROR'; code: number | undefined; message: string };
-
-export interface WatchCallbacks<T> {
-  onEvent(event: WatchEvent<T>): void;
-  /** Called once when the watch ends on its own (server timeout, network error); not after stop(). */
-  onEnd(err: unknown): void;
-}
-
-export interface WatchHandle {
-  stop(): void;
-}
-
-export interface KubeApi {
-  /** undefined when the Secret does not exist. */
-  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
-  /** Throws KubeError reason AlreadyExists (409) when another writer created it first. */
-  createSecret(namespace: string, name: string, body: SecretWrite): Promise<SecretObject>;
-  /** Optimistic concurrency: throws KubeError reason Conflict (409) when resourceVersion is stale. */
-  replaceSecret(namespace: string, name: string, resourceVersion: string, body: SecretWrite): Promise<SecretObject>;
-  getMutatingWebhookConfiguration(name: string): Promise<WebhookConfigurationObject | undefined>;
-  /** JSON Patch; a failed `test` op is a KubeError with status 422. */
-  patchMutatingWebhookConfiguration(name: string, ops: readonly JsonPatchOp[]): Promise<WebhookConfigurationObject>;
-  getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
-  /** undefined when the Namespace does not exist. */
-  getNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
-  listOne<K extends WatchedKind>(kind: K, namespace: string, name: string): Promise<Listed<WatchedKinds[K]>>;
-  watchOne<K extends WatchedKind>(
-    kind: K,
-    namespace: string,
-    name: string,
-    resourceVersion: string,
-    callbacks: WatchCallbacks<WatchedKinds[K]>,
-  ): Promise<WatchHandle>;
-}
-
-export const isNotFound = (e: unknown): boolean => e instanceof KubeError && e.statusCode === 404;
-export const isAlreadyExists = (e: unknown): boolean =>
-  e instanceof KubeError && e.statusCode === 409 && e.reason === 'AlreadyExists';
-export const isConflict = (e: unknown): boolean =>
-  e instanceof KubeError && e.statusCode === 409 && e.reason !== 'AlreadyExists';
+import {
+  isNotFound,
+  type ConfigMapObject,
+  type JsonPatchOp,
+  type KubeApi,
+  type Listed,
+  type NamespaceCache,
+  type SecretObject,
+  type SecretWrite,
+  type WatchCallbacks,
+  type WatchedKind,
+  type WatchedKinds,
+  type WatchHandle,
+  type WebhookConfigurationObject,
+} from './api.js';
 
 // ---------------------------------------------------------------------------
 // Loading credentials
@@ -277,13 +187,15 @@ async function orUndefinedOn404<T>(what: string, fn: () => Promise<T>): Promise<
  * Five minutes is the upper end of client-go's randomised 5-10 min re-list period.
  */
 const WATCH_TIMEOUT_SECONDS = 300;
+/** After a failed namespace list or watch: soon enough that a warning is rarely missed, slow enough not to hammer the API server. */
+const NAMESPACE_RETRY_MS = 5000;
 
 class ClientNodeApi implements KubeApi {
   private readonly core: k8s.CoreV1Api;
   private readonly admission: k8s.AdmissionregistrationV1Api;
   private readonly watcher: k8s.Watch;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(private readonly kc: k8s.KubeConfig) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
     this.watcher = new k8s.Watch(kc);
@@ -335,6 +247,31 @@ class ClientNodeApi implements KubeApi {
   async getNamespaceLabels(name: string): Promise<Record<string, string> | undefined> {
     const ns = await orUndefinedOn404(`get Namespace ${name}`, () => this.core.readNamespace({ name }));
     return ns === undefined ? undefined : { ...ns.metadata?.labels };
+  }
+
+  watchNamespaces(onError: (error: unknown) => void): NamespaceCache {
+    // client-node's informer lists, watches, and keeps the objects by name.
+    const informer = k8s.makeInformer(this.kc, '/api/v1/namespaces', () => this.core.listNamespace());
+    let stopped = false;
+    const start = (): void => {
+      if (stopped) return;
+      informer.start().catch((e: unknown) => {
+        onError(toKubeError('watch Namespaces', e));
+        setTimeout(start, NAMESPACE_RETRY_MS).unref();
+      });
+    };
+    informer.on('error', (e: unknown) => {
+      onError(toKubeError('watch Namespaces', e));
+      setTimeout(start, NAMESPACE_RETRY_MS).unref();
+    });
+    start();
+    return {
+      labels: (name) => informer.get(name)?.metadata?.labels,
+      stop: () => {
+        stopped = true;
+        void informer.stop();
+      },
+    };
   }
 
   async listOne<K extends WatchedKind>(kind: K, namespace: string, name: string): Promise<Listed<WatchedKinds[K]>> {

@@ -17,7 +17,7 @@ import { parseConfig, type InjectionConfig } from '../config/index.js';
 import { errorMessage } from '../errors/index.js';
 import type { Clock } from './clock.js';
 import type { Logger } from '../logger.js';
-import type { ConfigMapObject, KubeApi } from './client.js';
+import type { ConfigMapObject, KubeApi } from './api.js';
 import { ObjectWatcher, type Backoff } from './watcher.js';
 import { DEFAULT_CONFIG_KEY } from './options.js';
 

@@ -14,7 +14,7 @@
  *   siding.io/serving-switched-at     when tls.crt moved to the new CA
  */
 import type { CertKeyPair } from '../certs/generate.js';
-import type { SecretObject, SecretWrite } from './client.js';
+import type { SecretObject, SecretWrite } from './api.js';
 
 export const SECRET_KEYS = {
   caCert: 'ca.crt',

@@ -3,7 +3,7 @@
  * namespaceSelector decides on these, so reading them from the API server makes the
  * check agree with what the API server will do.
  */
-import type { KubeApi } from './client.js';
+import type { KubeApi } from './api.js';
 
 export interface NamespaceLabels {
   labels: ReadonlyMap<string, Readonly<Record<string, string>>>;

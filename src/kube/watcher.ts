@@ -7,7 +7,7 @@
  */
 import type { Clock } from './clock.js';
 import type { Logger } from '../logger.js';
-import type { KubeApi, WatchHandle, WatchedKind, WatchedKinds } from './client.js';
+import type { KubeApi, WatchHandle, WatchedKind, WatchedKinds } from './api.js';
 import { errorMessage } from '../errors/index.js';
 
 export interface Backoff {

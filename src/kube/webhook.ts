@@ -9,7 +9,8 @@ import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Logger } from '../logger.js';
-import { createKubeApi, type KubeApi } from './client.js';
+import type { KubeApi } from './api.js';
+import { createKubeApi } from './client.js';
 import { CertManager, type CertManagerStatus, type TlsMaterial } from './certmanager.js';
 import { ConfigWatch } from './configwatch.js';
 import { certsIssuer } from './issuer.js';
@@ -32,6 +33,11 @@ export interface KubeParts {
   tls: KubeTlsSource | undefined;
   config: KubeConfigProvider | undefined;
   certStatus: (() => CertManagerStatus) | undefined;
+  /**
+   * Labels of the pod's namespace, from a cache of every Namespace (list and watch), for
+   * the warnings that depend on them (Pod Security); undefined for one not seen yet.
+   */
+  namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   /** Stops timers and watches. */
   stop(): void;
 }
@@ -55,6 +61,7 @@ export interface KubePartsDeps {
 export async function startKubeParts(options: KubeWebhookOptions, deps: KubePartsDeps): Promise<KubeParts> {
   const api = deps.api ?? createKubeApi({ kubeconfigPath: options.kubeconfigPath });
   const clock = deps.clock ?? systemClock;
+  const namespaces = api.watchNamespaces((e) => deps.log.warn({ err: e }, 'cannot list or watch Namespaces; Pod Security warnings wait until it works'));
 
   let tls: KubeTlsSource | undefined;
   let manager: CertManager | undefined;
@@ -133,52 +140,11 @@ export async function startKubeParts(options: KubeWebhookOptions, deps: KubePart
             },
           },
     certStatus: mgr === undefined ? undefined : () => mgr.status(),
+    namespaceLabels: (name) => namespaces.labels(name),
     stop: () => {
       mgr?.stop();
       w?.stop();
+      namespaces.stop();
     },
   };
 }
-
-/**
- * A logger that writes pino-shaped JSON lines until `attach` hands it the server's own
- * logger: the certificate Secret is ensured before the fastify app (and its logger) exists.
- */
-export class DeferredLogger implements Logger {
-  private target: Logger | undefined;
-  private readonly minLevel: number;
-
-  constructor(
-    private readonly stream: { write(line: string): void },
-    level: string,
-  ) {
-    this.minLevel = LEVELS[level] ?? LEVELS.info!;
-  }
-
-  attach(target: Logger): void {
-    this.target = target;
-  }
-
-  info(obj: object, msg: string): void {
-    this.write('info', obj, msg);
-  }
-  warn(obj: object, msg: string): void {
-    this.write('warn', obj, msg);
-  }
-  error(obj: object, msg: string): void {
-    this.write('error', obj, msg);
-  }
-
-  private write(level: 'info' | 'warn' | 'error', obj: object, msg: string): void {
-    if (this.target !== undefined) {
-      this.target[level](obj, msg);
-      return;
-    }
-    const n = LEVELS[level]!;
-    if (n < this.minLevel) return;
-    this.stream.write(`${JSON.stringify({ level: n, time: Date.now(), ...obj, msg })}\n`);
-  }
-}
-
-// pino's numeric levels, so early lines sort and filter like the rest.
-const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };

@@ -11,7 +11,8 @@
  *
  * iptables-restore commits table by table, so a payload is atomic per table only. raw and
  * mangle come before nat: if a later table fails after an earlier one was committed,
- * apply.ts puts the earlier ones back as they were (`renderRestore`).
+ * apply.ts puts the earlier ones back as they were (`renderRestore`). Cleanup goes the
+ * other way (nat first), so a half-done cleanup never leaves a redirect behind.
  */
 import type { Rule, Table } from './rules.js';
 import { chainsOf, COMMENT_PREFIX, isBuiltinChain, TABLES } from './rules.js';
@@ -69,10 +70,17 @@ export function render(rules: readonly Rule[], existing: SidingState = EMPTY, ma
   return out.join('\n') + '\n';
 }
 
+/**
+ * Cleanup removes the tables in the reverse of apply's order, nat before raw: a cleanup
+ * that fails after nat was committed leaves the conntrack zones in raw, which redirect
+ * nothing, instead of a DNS redirect in nat without its zones.
+ */
+const CLEANUP_ORDER: readonly Table[] = [...TABLES].reverse();
+
 /** The payload that removes everything siding left (`existing`, from iptables-save). */
 export function renderCleanup(existing: SidingState): string {
   const out: string[] = [];
-  for (const table of TABLES) {
+  for (const table of CLEANUP_ORDER) {
     const old = existing[table];
     if (old === undefined) continue;
     out.push(`*${table}`, ...cleanupLines(old), 'COMMIT');
@@ -91,7 +99,7 @@ function cleanupLines(old: SidingTableState): string[] {
  */
 export function renderCleanupForRules(rules: readonly Rule[]): string {
   const out: string[] = [];
-  for (const table of TABLES) {
+  for (const table of CLEANUP_ORDER) {
     const tableRules = rules.filter((r) => r.table === table);
     if (tableRules.length === 0) continue;
     const chains = chainsOf(rules, table);

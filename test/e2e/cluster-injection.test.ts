@@ -129,6 +129,20 @@ describe('injection through the real API server', skipUnless(prereq), () => {
     assert.match(get.stderr, /NotFound/);
   });
 
+  it("a pod in a namespace enforcing Pod Security 'baseline' is refused by the API server, and kubectl shows siding's warning saying why and that CNI mode is the way out", async () => {
+    const locked = await namespaces.create('e2e-psa', { ...SIDING.injectionLabel, 'pod-security.kubernetes.io/enforce': 'baseline' });
+    // The webhook learns namespace labels from its watch of Namespaces: retry until it has
+    // seen this one (every attempt is refused, so nothing is left behind).
+    const applied = await eventually('a refusal that carries the warning', async () => {
+      const r = await kubectlApply([podFixture(locked, 'psa')]);
+      return /enforces Pod Security/.test(r.stderr) ? r : undefined;
+    });
+    assert.notEqual(applied.exitCode, 0);
+    assert.match(applied.stderr, new RegExp(`Warning: namespace ${locked} enforces Pod Security 'baseline'.*the API server will reject this pod.*CNI mode`));
+    assert.match(applied.stderr, /violates PodSecurity "baseline/);
+    assert.match((await kubectl(['-n', locked, 'get', 'pod', 'psa'])).stderr, /NotFound/);
+  });
+
   it("a pod running as the proxy's UID 1337 is refused with siding's message", async () => {
     const pod = podFixture(labelled, 'uid-1337');
     pod.spec!.securityContext = { runAsUser: 1337 };

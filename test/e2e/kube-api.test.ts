@@ -20,7 +20,8 @@ import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { KubeError } from '../../src/errors/index.js';
 import { decodeBundle } from '../../src/kube/cabundle.js';
 import { CertManager, type CertManagerOptions } from '../../src/kube/certmanager.js';
-import { createKubeApi, isConflict, loadKubeConfig, type KubeApi } from '../../src/kube/client.js';
+import { isConflict, type KubeApi } from '../../src/kube/api.js';
+import { createKubeApi, loadKubeConfig } from '../../src/kube/client.js';
 import { systemClock } from '../../src/kube/clock.js';
 import { silentLogger } from '../../src/logger.js';
 import { ConfigWatch } from '../../src/kube/configwatch.js';
@@ -118,7 +119,10 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
     await rbac.createClusterRole({
       body: {
         metadata: { name: MWC },
-        rules: [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [MWC], verbs: ['get', 'patch'] }],
+        rules: [
+          { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [MWC], verbs: ['get', 'patch'] },
+          { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+        ],
       },
     });
     await rbac.createClusterRoleBinding({
@@ -360,6 +364,27 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
       child.kill('SIGTERM');
       const done = await child;
       assert.equal(done.exitCode, 0);
+    }
+  });
+
+  it("the namespace cache, as siding's ServiceAccount, sees a namespace's Pod Security label and its change", async () => {
+    const locked = `${NS}-psa`;
+    const enforce = 'pod-security.kubernetes.io/enforce';
+    const errors: unknown[] = [];
+    const cache = api.watchNamespaces((e) => errors.push(e));
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(ok(), `${what} (errors: ${errors.map(String).join('; ')})`);
+    };
+    try {
+      await core.createNamespace({ body: { metadata: { name: locked, labels: { [enforce]: 'baseline' } } } });
+      await until('the new namespace is seen with its label', () => cache.labels(locked)?.[enforce] === 'baseline');
+      await core.patchNamespace({ name: locked, body: [{ op: 'replace', path: '/metadata/labels/pod-security.kubernetes.io~1enforce', value: 'restricted' }] });
+      await until('the label change is seen', () => cache.labels(locked)?.[enforce] === 'restricted');
+      assert.deepEqual(errors, []);
+    } finally {
+      cache.stop();
+      await core.deleteNamespace({ name: locked });
     }
   });
 

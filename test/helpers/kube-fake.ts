@@ -13,6 +13,7 @@ import type {
   JsonPatchOp,
   KubeApi,
   Listed,
+  NamespaceCache,
   SecretObject,
   SecretWrite,
   WatchCallbacks,
@@ -21,7 +22,7 @@ import type {
   WatchedKind,
   WatchedKinds,
   WebhookConfigurationObject,
-} from '../../src/kube/client.js';
+} from '../../src/kube/api.js';
 
 /** A MutatingWebhookConfiguration as stored: the JSON shape a JSON Patch addresses. */
 export interface StoredWebhookConfiguration {
@@ -231,6 +232,11 @@ export class FakeKubeApi implements KubeApi {
       const l = this.namespaces.get(name);
       return l === undefined ? undefined : clone(l);
     });
+  }
+
+  /** Answers from `namespaces`, as the real cache answers from its informer's store. */
+  watchNamespaces(): NamespaceCache {
+    return { labels: (name) => this.namespaces.get(name), stop: () => undefined };
   }
 
   listOne<K extends WatchedKind>(kind: K, namespace: string, name: string): Promise<Listed<WatchedKinds[K]>> {

@@ -53,7 +53,7 @@ const VIRT: LabOptions = { ...DUAL, virtualLink: true };
 const UIDS: LabOptions = { ...DUAL, proxyUid: 3, proxyGid: 1 };
 
 const CASES: readonly Case[] = [
-  // Istio's default command, and the cases.
+  // Istio's default command, and the cases siding documents as compatible.
   { name: "Istio's default command", args: ISTIO_INIT_ARGS },
   { name: 'the default command with a trailing comma', args: [...ISTIO_INIT_ARGS.slice(0, -1), '15090,15021,15020,'] },
   { name: 'no inbound capture (-b empty)', args: ['-i', '*', '-b', ''] },

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { buildApp, BODY_LIMIT_BYTES, type AppDeps } from '../../src/admission/app.js';
+import { buildApp, BODY_LIMIT_BYTES, createLogger, type AppDeps } from '../../src/admission/app.js';
+import type { Logger } from '../../src/logger.js';
 import type { ConfigStatus } from '../../src/admission/config-status.js';
 import type { InjectFn } from '../../src/admission/review.js';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
@@ -506,5 +507,25 @@ describe('POST /inject never answers 5xx to bad input', () => {
       { numRuns: 300 },
     );
     await h.app.close();
+  });
+});
+
+describe('the process logger', () => {
+  it('is the one pino instance given to the app, so review lines and the Kubernetes parts share it', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const app = buildApp({ getConfig: () => DEFAULT_CONFIG, registry: new Registry(), logger });
+    try {
+      // What the Kubernetes parts do with the same instance (src/logger.ts's Logger shape).
+      const kubeLog: Logger = logger;
+      kubeLog.warn({ secret: 'siding-system/siding-webhook-tls' }, 'certificate rotated');
+      const { status } = await post(app, loadReview());
+      assert.equal(status, 200);
+      assert.equal(lines[0]?.msg, 'certificate rotated');
+      assert.equal(lines[0]?.level, 40);
+      assert.ok(lines.some((l) => l.decision === 'injected'), JSON.stringify(lines));
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG, loadConfigFile, parseConfig } from '../../src/config/index.js';
+import { Ajv } from 'ajv';
+import fc from 'fast-check';
+import { parse } from 'yaml';
+import { configFromValue, DEFAULT_CONFIG, loadConfigFile, parseConfig, publishedSchema } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors/index.js';
 
 function problems(text: string): string[] {
@@ -163,7 +166,7 @@ test('proxy volumes, env and command are read from the config', () => {
   );
   assert.deepEqual(c.proxy.command, ['envoy']);
   assert.deepEqual(c.proxy.env, [{ name: 'LOG', value: 'debug' }]);
-  assert.deepEqual(c.proxy.volumes, [{ name: 'siding-bootstrap', mountPath: '/etc/siding', readOnly: true, source: { configMap: { name: 'siding-bootstrap' } } }]);
+  assert.deepEqual(c.proxy.volumes, [{ name: 'siding-bootstrap', mountPath: '/etc/siding', readOnly: true, configMap: { name: 'siding-bootstrap' } }]);
 });
 
 test('the parsed default is frozen so no caller can change it for everyone', () => {
@@ -178,4 +181,56 @@ test('loadConfigFile reads a file and reports a missing one as a ConfigError', a
   writeFileSync(file, 'nativeSidecar: false\n');
   assert.equal((await loadConfigFile(file)).nativeSidecar, false);
   await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), (e) => e instanceof ConfigError && /cannot read/.test(e.message));
+});
+
+test('docs/config.schema.json is the schema the code validates with, as published', () => {
+  const file = new URL('../../docs/config.schema.json', import.meta.url);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, `${JSON.stringify(publishedSchema(), null, 2)}\n`);
+  const published = JSON.parse(readFileSync(new URL('../../docs/config.schema.json', import.meta.url), 'utf8')) as unknown;
+  assert.deepEqual(published, publishedSchema(), 'docs/config.schema.json is stale: run the unit tests with UPDATE_GOLDEN=1');
+});
+
+test('the published schema accepts the documented default and rejects an unknown key, in a plain JSON Schema validator', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(JSON.parse(readFileSync(new URL('../../docs/config.schema.json', import.meta.url), 'utf8')) as object);
+  const doc = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8');
+  const block = /## The built-in default\n\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+  assert.ok(validate(parse(block)), JSON.stringify(validate.errors));
+  assert.ok(validate({ proxy: { uid: 1 } }), 'a partial config is valid: keys with defaults are optional');
+  assert.equal(validate({ proxy: { imagee: 'x' } }), false);
+  assert.equal(validate({ proxy: { outboundPort: 70000 } }), false);
+});
+
+test('a config of any shape gives a config or a ConfigError, never another exception (property)', () => {
+  const field = fc.oneof(fc.anything(), fc.constantFrom(null, [], {}, [null], 'x', 5, true, -1, '1-2,3', '10.0.0.0/8'));
+  const section = (keys: string[]) => fc.oneof(field, fc.dictionary(fc.constantFrom(...keys), field, { maxKeys: 4 }));
+  const config = fc.dictionary(
+    fc.constantFrom('policy', 'excludedNamespaces', 'neverInjectSelector', 'nativeSidecar', 'proxy', 'init', 'redirect', 'unknown'),
+    fc.oneof(
+      field,
+      section(['image', 'env', 'volumes', 'resources', 'uid', 'outboundPort', 'healthPort', 'command']),
+      section(['excludeOutboundPorts', 'includeInboundPorts', 'includeOutboundIPRanges', 'redirectDNS', 'dnsPort']),
+      fc.array(section(['matchLabels', 'matchExpressions']), { maxLength: 2 }),
+    ),
+    { maxKeys: 5 },
+  );
+  fc.assert(
+    fc.property(config, (raw) => {
+      try {
+        configFromValue(raw, 'c.yaml');
+      } catch (e) {
+        assert.ok(e instanceof ConfigError, String(e));
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('two configs parsed from the defaults share no object: changing one leaves the next untouched', () => {
+  const a = parseConfig('', 'a.yaml');
+  a.excludedNamespaces.push('x');
+  a.proxy.volumes.push({ name: 'siding-y', mountPath: '/y', readOnly: false, emptyDir: {} });
+  a.proxy.resources.requests.cpu = '9';
+  const b = parseConfig('', 'b.yaml');
+  assert.deepEqual(b, DEFAULT_CONFIG);
 });

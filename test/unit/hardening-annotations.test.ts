@@ -17,7 +17,7 @@ import { Command } from 'commander';
 import fc from 'fast-check';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { registerInit } from '../../src/cli/init.js';
-import { DEFAULT_CONFIG } from '../../src/config/index.js';
+import { configFromValue } from '../../src/config/index.js';
 import { parseImage } from '../../src/config/values.js';
 import { formatCidr, parseCidr, parseInterfaceName, STRICT } from '../../src/grammar/index.js';
 import { ANNOTATIONS, INIT_CONTAINER, injectPod, PROXY_CONTAINER, type AnnotationField, type AnyAnnotationSpec } from '../../src/inject/index.js';
@@ -32,7 +32,9 @@ function pod(annotations: Record<string, unknown> = {}, labels: Record<string, u
   };
 }
 
-const inject = (p: V1Pod): ReturnType<typeof injectPod> => injectPod(p, { namespace: 'shop' }, DEFAULT_CONFIG);
+// Pods may choose any proxy image here: the image annotation's syntax is what is tested.
+const ANY_IMAGE = configFromValue({ proxy: { imageOverridePrefixes: ['*'] } }, 'test');
+const inject = (p: V1Pod): ReturnType<typeof injectPod> => injectPod(p, { namespace: 'shop' }, ANY_IMAGE);
 
 /** Every key a row is read from: siding's own first, then Istio's. */
 const keysOf = (spec: AnyAnnotationSpec): string[] => [spec.key, ...spec.aliases];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import jsonpatch from 'fast-json-patch';
 import { parse, stringify } from 'yaml';
-import { DEFAULT_CONFIG, type InjectionConfig } from '../../src/config/index.js';
+import { configFromValue, DEFAULT_CONFIG, type InjectionConfig } from '../../src/config/index.js';
 import { injectPod, type InjectOutcome } from '../../src/inject/index.js';
 import { checkObjects, injectManifests, parseManifests } from '../../src/inject/manifests.js';
 import { VERSION } from '../../src/version.js';
@@ -44,6 +44,9 @@ function denied(o: InjectOutcome): string[] {
 
 const names = (list: { name: string }[] | undefined): string[] => (list ?? []).map((c) => c.name);
 
+/** A config that lets pods choose proxy images from two registries' paths. */
+const IMAGE_PREFIXES = configFromValue({ proxy: { imageOverridePrefixes: ['registry.example.com:5000/mesh/', 'docker.io/istio/'] } }, 'test');
+
 const POD_CASES: PodCase[] = [
   {
     fixture: 'plain-pod',
@@ -71,7 +74,7 @@ const POD_CASES: PodCase[] = [
   },
   {
     fixture: 'classic-layout',
-    title: 'the classic layout puts the proxy first in containers with a postStart hook and siding-init last',
+    title: "the classic layout puts the proxy first in containers with a postStart hook, and siding-init after the pod's own init containers, which run before any proxy does",
     expect: 'injected',
     check: (o) => {
       const pod = injected(o).pod;
@@ -99,6 +102,7 @@ const POD_CASES: PodCase[] = [
     fixture: 'traffic-annotations',
     title: 'every traffic and proxy annotation reaches the init flags and the proxy container',
     expect: 'injected',
+    config: IMAGE_PREFIXES,
     check: (o) => {
       const pod = injected(o).pod;
       const init = pod.spec?.initContainers?.[0];
@@ -121,6 +125,7 @@ const POD_CASES: PodCase[] = [
     fixture: 'istio-aliases',
     title: "Istio's annotation spellings are honoured and siding's own key wins when both are set",
     expect: 'injected',
+    config: IMAGE_PREFIXES,
     check: (o) => {
       const out = injected(o);
       const args = out.pod.spec?.initContainers?.[0]?.args ?? [];
@@ -193,9 +198,53 @@ const POD_CASES: PodCase[] = [
     },
   },
   {
+    fixture: 'group-conflict',
+    title: "a pod that gives its containers the proxy's GID through fsGroup or supplementalGroups is denied, like runAsGroup",
+    expect: 'denied',
+    check: (o) => {
+      const errors = denied(o);
+      assert.equal(errors.length, 2, errors.join('\n'));
+      assert.ok(errors[0]?.includes('fsGroup 1337') && errors[1]?.includes('supplementalGroups'), errors.join('\n'));
+    },
+  },
+  {
+    fixture: 'proxy-image-override-off',
+    title: 'a pod that chooses its proxy image is denied under the default config, with a message naming the setting that allows it',
+    expect: 'denied',
+    check: (o) => assert.match(denied(o).join('\n'), /^invalid value .* for annotation 'siding\.io\/proxyImage': proxy image overrides are off \(the config setting proxy\.imageOverridePrefixes is empty\)$/),
+  },
+  {
+    fixture: 'proxy-image-outside-prefixes',
+    title: "a proxy image outside the config's allowed prefixes is denied, naming the setting and its prefixes",
+    expect: 'denied',
+    config: IMAGE_PREFIXES,
+    check: (o) => assert.match(denied(o).join('\n'), /for annotation 'sidecar\.istio\.io\/proxyImage': the image does not start with any of the config setting proxy\.imageOverridePrefixes \(registry\.example\.com:5000\/mesh\/, docker\.io\/istio\/\)$/),
+  },
+  {
+    fixture: 'inject-label-other-spelling',
+    title: 'an inject label spelt "False", which the objectSelector lets through, is denied with the word to write and why the pod reached siding',
+    expect: 'denied',
+    check: (o) =>
+      assert.match(
+        denied(o).join('\n'),
+        /^invalid value 'False' for label 'siding\.io\/inject': must be exactly "true" or "false" \(write "false"; the webhook's objectSelector skips only the exact label value "false", so this pod was sent to siding\)$/,
+      ),
+  },
+  {
     fixture: 'name-collision',
     title: 'a pod that already has a container named siding-proxy without a status record is denied',
     expect: 'denied',
+  },
+  {
+    fixture: 'forged-status-record',
+    title: 'a status record that lists none of the siding containers the pod has is no licence to inject a second time',
+    expect: 'denied',
+    check: (o) => {
+      const errors = denied(o);
+      for (const name of ['siding-init', 'siding-proxy', 'siding-xtables-lock', 'siding-proxy-tmp']) {
+        assert.ok(errors.some((e) => e.includes(` named ${name} that its siding.io/status record does not list`)), errors.join('\n'));
+      }
+    },
   },
   {
     fixture: 'generate-name',

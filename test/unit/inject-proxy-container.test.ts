@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { configFromValue, DEFAULT_CONFIG } from '../../src/config/index.js';
-import { buildProxyContainer, resolveSettings } from '../../src/inject/engine.js';
+import { buildProxyContainer } from '../../src/inject/containers.js';
+import { resolveSettings } from '../../src/inject/settings.js';
 
 const container = (config = DEFAULT_CONFIG, layout: 'native' | 'classic' = 'native') => buildProxyContainer(config, resolveSettings(config, {}), layout);
 

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { DEFAULT_CONFIG, type InjectionConfig } from '../../src/config/index.js';
-import { waitReadyCommand } from '../../src/inject/engine.js';
+import { waitReadyCommand } from '../../src/inject/containers.js';
 import { prerequisite, skipUnless } from '../helpers/prereq.js';
 
 const run = promisify(execFile);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fjp from 'fast-json-patch';
 import { bundlePem, decodeBundle, encodeBundle, planBundle, splitPem } from '../../src/kube/cabundle.js';
-import type { WebhookConfigurationObject } from '../../src/kube/client.js';
+import type { WebhookConfigurationObject } from '../../src/kube/api.js';
 
 const pem = (tag: string): string => `-----BEGIN CERTIFICATE-----\nMII${tag}\n-----END CERTIFICATE-----`;
 const A = pem('AAAA');

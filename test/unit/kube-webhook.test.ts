@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { SECRET_KEYS } from '../../src/kube/material.js';
 import { parseKubeFlags } from '../../src/kube/options.js';
-import { DeferredLogger, startKubeParts } from '../../src/kube/webhook.js';
+import { startKubeParts } from '../../src/kube/webhook.js';
 import { FakeClock, FakeKubeApi, RecordingLogger, settle } from '../helpers/kube-fake.js';
 
 describe('startKubeParts', () => {
@@ -57,21 +57,5 @@ describe('startKubeParts', () => {
     assert.equal(parts.tls, undefined);
     assert.equal(parts.config, undefined);
     assert.deepEqual(api.calls, []);
-  });
-});
-
-describe('DeferredLogger', () => {
-  it('writes pino-shaped lines at or above its level until attached, then forwards', () => {
-    const lines: string[] = [];
-    const log = new DeferredLogger({ write: (l) => lines.push(l) }, 'warn');
-    log.info({ a: 1 }, 'dropped');
-    log.warn({ a: 2 }, 'kept');
-    const target = new RecordingLogger();
-    log.attach(target);
-    log.info({ a: 3 }, 'forwarded');
-    assert.equal(lines.length, 1);
-    const rec = JSON.parse(lines[0]!) as { level: number; msg: string; a: number };
-    assert.deepEqual([rec.level, rec.msg, rec.a], [40, 'kept', 2]);
-    assert.deepEqual(target.lines, [{ level: 'info', msg: 'forwarded', obj: { a: 3 } }]);
   });
 });

@@ -88,7 +88,7 @@ describe('the install manifests', () => {
     assert.equal(webhook?.resources.limits.memory, '256Mi', 'change DEFAULT_REVIEW_LIMITS and DEFAULT_CONNECTION_LIMITS (and their measurement) with the limit');
   });
 
-  test('the only cluster-wide permission is get and patch of siding\'s own webhook configuration', () => {
+  test("the cluster-wide permissions are get and patch of siding's own webhook configuration and list and watch of Namespaces, nothing else", () => {
     const roles = objects.filter((o) => o.kind === 'ClusterRole') as (Obj & { rules: Record<string, unknown>[] })[];
     assert.equal(roles.length, 1);
     assert.deepEqual(roles[0]!.rules, [
@@ -98,6 +98,7 @@ describe('the install manifests', () => {
         resourceNames: ['siding'],
         verbs: ['get', 'patch'],
       },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
     ]);
   });
 });

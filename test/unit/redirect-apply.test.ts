@@ -339,6 +339,28 @@ describe('cleanup', () => {
     assert.ok(!empty.commands.some((c) => programOf(c).endsWith('-restore')));
   });
 
+  it('removes the DNS redirect (nat) before its conntrack zones (raw), so a cleanup that fails half-way never leaves a redirect without its zones', async () => {
+    // iptables-restore commits a payload table by table: model a restore whose second table
+    // fails after the first was committed, and look at what the first one was.
+    const committed: string[] = [];
+    const runner = new RecordingRunner()
+      .on(is('iptables-nft-save'), { stdout: fixture('nft-istio-dns-foreign.save') })
+      .on(
+        (c) => {
+          if (!programOf(c).endsWith('-restore')) return false;
+          const first = /^\*(\w+)$/m.exec(c.input ?? '')?.[1];
+          if (first !== undefined) committed.push(first);
+          return true;
+        },
+        { exitCode: 1, stderr: 'iptables-restore: line 9 failed' },
+      );
+    const d = deps({ runner, proc: { ip_tables_names: 'nat\nraw\n', ip6_tables_names: '' } });
+    await assert.rejects(cleanupRedirect(settings({ iptablesMode: 'nft', ipv6: 'off' }), d), ApplyError);
+    assert.deepEqual(committed, ['nat'], 'the table a half-done cleanup has removed');
+    const payload = runner.commands.find((c) => programOf(c).endsWith('-restore'))?.input ?? '';
+    assert.ok(payload.indexOf('*nat') < payload.indexOf('*raw'), payload);
+  });
+
   it('removes ::6 from lo only when the marker chain says siding added it', async () => {
     const saved = (marker: boolean) =>
       `*nat\n:OUTPUT ACCEPT [0:0]\n${marker ? `:${CHAINS.addedLoopbackAddress} - [0:0]\n` : ''}:SIDING_OUTPUT - [0:0]\n-A OUTPUT -m comment --comment siding/outbound-jump -j SIDING_OUTPUT\nCOMMIT\n`;

@@ -1,8 +1,11 @@
 /**
  * A pod whose `siding-init` cannot program its rules never runs its application, and says
- * why. The pod's seccomp profile (a Localhost profile on the node) denies both iptables
- * backends: netlink sockets of the netfilter family (nft) and raw IP sockets (legacy).
- * siding-init inherits the pod's profile; siding-proxy sets RuntimeDefault for itself.
+ * why. siding gives siding-init its own RuntimeDefault seccomp profile, so a pod author
+ * cannot break it; to make it fail here, the test takes the pod exactly as the webhook
+ * injects it (a server-side dry run), gives siding-init a Localhost profile on the node that
+ * denies both iptables backends (netlink sockets of the netfilter family for nft, raw IP
+ * sockets for legacy), as a node hardened that way would, and creates that pod opted out of
+ * a second injection.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,10 +70,24 @@ describe('a pod whose siding-init fails', skipUnless(prereq), () => {
 
   it('never starts the app container, and its events and siding-init log say why', async () => {
     const ns = await namespaces.create('e2e-node-initfail', { ...SIDING.injectionLabel });
-    const body = pod(ns, 'denied', {
-      securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'siding-e2e/deny-iptables.json' } },
-      containers: [nodeContainer('app', IDLE_SCRIPT)],
-    });
+    const draft = pod(ns, 'denied', { automountServiceAccountToken: false, containers: [nodeContainer('app', IDLE_SCRIPT)] });
+    const injected = await c.core.createNamespacedPod({ namespace: ns, body: draft, dryRun: 'All' });
+    const spec = injected.spec;
+    assert.ok(spec !== undefined);
+    const init = spec.initContainers?.find((x) => x.name === INIT_CONTAINER);
+    assert.ok(init?.securityContext?.seccompProfile !== undefined, 'the webhook injected siding-init with its own seccomp profile');
+    init.securityContext.seccompProfile = { type: 'Localhost', localhostProfile: 'siding-e2e/deny-iptables.json' };
+    const body: typeof injected = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'denied',
+        namespace: ns,
+        labels: { ...injected.metadata?.labels, 'siding.io/inject': 'false' },
+        annotations: { ...injected.metadata?.annotations },
+      },
+      spec,
+    };
     await c.core.createNamespacedPod({ namespace: ns, body });
     // Two failed runs: the kubelet retried siding-init and still did not go further.
     const failed = await eventually('siding-init to fail twice', async () => {
