@@ -5,7 +5,7 @@
  *
  * Settings (environment): BENCH_DURATION seconds per load run (default 4), BENCH_WARMUP
  * seconds of warm-up before each (default 1), BENCH_INIT_RUNS (default 20), BENCH_ENGINE_MS
- * per engine task (default 2000), BENCH_ONLY=http,engine,init,proxy,hostile,cni to run a subset (the
+ * per engine task (default 2000), BENCH_ONLY=http,engine,init,proxy,hostile,cluster,cni to run a subset (the
  * other parts' results already in bench/results.json are kept), BENCH_PROXY_BULK_MB of the
  * proxy's bulk transfer (default 1024), BENCH_PROXY_HELD idle connections for its memory
  * reading (default 1000), BENCH_PROXY_READY_RUNS starts timed (default 5), BENCH_HOSTILE_ROUNDS
@@ -16,12 +16,16 @@
  * BENCH_WEBHOOK_NODE_FLAGS extra node flags for the webhook process (space-separated, e.g.
  * `--max-semi-space-size=4`; default none). The webhook always runs with the heap flags the
  * Deployment uses (WEBHOOK_NODE_FLAGS, src/admission/node-flags.ts); these come after them,
- * so a flag given here overrides the default one.
+ * so a flag given here overrides the default one. The cluster part (BENCH_ONLY=cluster; it
+ * brings up scripts/kube-testenv.sh, so hold /run/siding-e2e.lock): BENCH_PODS pod
+ * creations per run (default 1000), BENCH_POD_CONCURRENCY (16), BENCH_ATTACK_PHASE seconds
+ * per attack phase (12).
  */
 import os from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WEBHOOK_NODE_FLAGS } from '../src/admission/node-flags.js';
+import { benchCluster, clusterPrerequisite, clusterTable, type ClusterOutcome } from './cluster.js';
 import { benchEngine, type EngineResult } from './engine.js';
 import type { Size } from './fixtures.js';
 import { benchHostile, type HostileResults } from './hostile.js';
@@ -47,13 +51,16 @@ const warmupS = setting('BENCH_WARMUP', 1, 0, 30);
 const initRuns = setting('BENCH_INIT_RUNS', 20, 1, 500);
 const engineMs = setting('BENCH_ENGINE_MS', 2000, 100, 60_000);
 const settleS = setting('BENCH_SETTLE', 30, 0, 300);
+const pods = setting('BENCH_PODS', 1000, 16, 100_000);
+const podConcurrency = setting('BENCH_POD_CONCURRENCY', 16, 1, 256);
+const attackPhaseS = setting('BENCH_ATTACK_PHASE', 12, 2, 600);
 const proxyBulkMb = setting('BENCH_PROXY_BULK_MB', 1024, 1, 16384);
 const proxyHeld = setting('BENCH_PROXY_HELD', 1000, 1, 20000);
 const proxyReadyRuns = setting('BENCH_PROXY_READY_RUNS', 5, 1, 50);
 const hostileRounds = setting('BENCH_HOSTILE_ROUNDS', 3, 1, 20);
 const cniRuns = setting('BENCH_CNI_RUNS', 30, 1, 500);
 const cniPods = setting('BENCH_CNI_PODS', 100, 1, 1000);
-const PARTS = ['http', 'engine', 'init', 'proxy', 'hostile', 'cni'] as const;
+const PARTS = ['http', 'engine', 'init', 'proxy', 'hostile', 'cluster', 'cni'] as const;
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p} (${PARTS.join(', ')})`);
 const webhookNodeFlags = (process.env.BENCH_WEBHOOK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
@@ -96,6 +103,18 @@ if (wants('proxy')) {
   }
 }
 
+let cluster: ClusterOutcome | undefined;
+if (wants('cluster')) {
+  const missing = clusterPrerequisite();
+  if (missing !== undefined) {
+    cluster = { skipped: missing };
+    process.stderr.write(`\n!!! SKIPPING the cluster benchmark: ${missing}\n!!! run npm run bench as root after scripts/setup.sh to measure it\n\n`);
+  } else {
+    log(`cluster: ${pods} pod creations at concurrency ${podConcurrency} without, with, and across a rollout of the webhook; then a replica under attack...`);
+    cluster = await benchCluster({ pods, concurrency: podConcurrency, attackPhaseS, log });
+  }
+}
+
 let cni: CniOutcome | undefined;
 if (wants('cni')) {
   log(`CNI mode: plugin ADD (Go and Node.js single executable, ${cniRuns} runs each), agent memory with ${cniPods} pods...`);
@@ -123,6 +142,7 @@ const sections = [
   ...(init === undefined ? [] : [initTable(init)]),
   ...(proxy === undefined ? [] : [proxyTable(proxy)]),
   ...(hostile === undefined ? [] : [hostileTable(hostile)]),
+  ...(cluster === undefined || 'skipped' in cluster ? [] : [clusterTable(cluster)]),
   ...(cni === undefined ? [] : [cniTable(cni)]),
   targetsTable(ts),
   `Machine: ${info.cpu}, ${info.cores} cores, ${info.memory_gb} GB, ${info.kernel}, node ${info.node}; load average ${info.loadavg_start.toFixed(2)} at start, ${info.loadavg_end.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -143,6 +163,9 @@ const fresh: Record<string, unknown> = {
     init_runs: initRuns,
     engine_ms: engineMs,
     settle_s: settleS,
+    pods,
+    pod_concurrency: podConcurrency,
+    attack_phase_s: attackPhaseS,
     // Every flag the webhook ran with, the default ones included (older results list only the extra ones).
     webhook_node_flags: [...WEBHOOK_NODE_FLAGS, ...webhookNodeFlags],
     parts: only.length === 0 ? [...PARTS] : only,
@@ -152,6 +175,7 @@ const fresh: Record<string, unknown> = {
   baseline: http?.baseline ?? null,
   engine: engine ?? null,
   init: initJson,
+  cluster: cluster ?? null,
   memory: http?.memory ?? null,
   webhook_exit_code: http?.webhookExit ?? null,
   proxy: proxy ?? null,
@@ -166,6 +190,7 @@ const KEYS_OF: Record<(typeof PARTS)[number], string[]> = {
   engine: ['engine'],
   init: ['init'],
   proxy: ['proxy'],
+  cluster: ['cluster'],
   hostile: ['hostile'],
   cni: ['cni'],
 };

@@ -2,9 +2,9 @@
 # A real Kubernetes cluster for siding's end-to-end tests, without Docker: etcd,
 # kube-apiserver, kube-controller-manager (and kube-scheduler) as plain processes in a
 # network namespace of their own, and either
-#   - (default) siding's webhook (the current dist/ build) as a process in a second
-#     network namespace that stands in for the Deployment's pods (no node: they stay
-#     Pending), or
+#   - (default) siding's webhook (the current dist/ build), one or two replicas, each a
+#     process in a network namespace of its own that stands in for one of the
+#     Deployment's pods (no node: they stay Pending), or
 #   - (`up --node`) one real node in that second namespace: containerd, kubelet and
 #     kube-proxy (scripts/testenv/node.sh), with siding installed the way users install
 #     it, `kubectl apply -k` of an overlay that only sets the image (built by
@@ -21,10 +21,18 @@
 #   scripts/kube-testenv.sh up [--node|--cni]  start or repair everything; last line = kubeconfig path
 #   scripts/kube-testenv.sh down     stop every process it started, remove netns, cgroups, state
 #   scripts/kube-testenv.sh status   report; exit 0 when everything is up, 3 otherwise
-#   scripts/kube-testenv.sh webhook-stop    stop only the webhook (the e2e tests' outage;
-#                                           without --node only)
-#   scripts/kube-testenv.sh webhook-start   start it again; returns once the API server
-#                                           admits through it
+#   scripts/kube-testenv.sh webhook-stop    stop every webhook replica (the e2e tests'
+#                                           outage; without --node only)
+#   scripts/kube-testenv.sh webhook-start   start the replicas again; returns once the API
+#                                           server admits through the webhook
+#   scripts/kube-testenv.sh webhook-scale N run N replicas (1 or 2; without --node): a new
+#                                           one becomes an endpoint once it serves; one
+#                                           going away stops being an endpoint, then gets
+#                                           SIGTERM and drains
+#   scripts/kube-testenv.sh webhook-rollout restart the running replicas one by one, as a
+#                                           Deployment rollout does (without --node):
+#                                           endpoint removed, pre-stop wait, SIGTERM,
+#                                           drain, new process, endpoint added once it serves
 #   scripts/kube-testenv.sh exec CMD...     run CMD in the control plane's namespace with
 #                                           KUBECONFIG set (kubectl, curl, a shell)
 #   scripts/kube-testenv.sh env      the names of what `up` creates, KEY=VALUE per line
@@ -35,16 +43,19 @@
 # of scripts/build-image.sh (scripts/setup.sh installs and builds all of it).
 #
 # Network (defaults), all inside the two namespaces:
-#   netns siding-cp (control plane): veth sdtenv0 10.250.99.1/30
+#   netns siding-cp (control plane): veth sdtenv0 10.250.99.1/30 (and, for a second
+#                                    webhook replica, veth sdtenv0b 10.250.99.5/30)
 #     etcd                     127.0.0.1:12379 (peer 12380), plain HTTP
 #     kube-apiserver           10.250.99.1:6443
 #     kube-controller-manager  127.0.0.1:10257, kube-scheduler 127.0.0.1:10259 (health only)
 #   netns siding-node: veth sdtenv0n 10.250.99.2/30
-#     siding webhook           10.250.99.2:9443 (without --node)
+#     siding webhook           10.250.99.2:9443 (without --node; replica 1)
 #     kubelet 10.250.99.2:10250, pods on bridge sdbr0 10.250.101.0/24 (with --node)
+#   netns siding-node2 (without --node, a second replica only): veth sdtenv0bn 10.250.99.6/30
+#     siding webhook           10.250.99.6:9443 (replica 2)
 # Without --node the API server reaches the webhook through the siding Service with
-# --enable-aggregator-routing=true: it resolves the Service to the EndpointSlice this
-# script writes (the netns address). With --node it calls the Service's ClusterIP, which
+# --enable-aggregator-routing=true: it resolves the Service to a ready endpoint of the
+# EndpointSlice this script writes (the replicas' netns addresses). With --node it calls the Service's ClusterIP, which
 # the control plane routes to the node, where kube-proxy sends it to a webhook pod.
 #
 # Settings (environment):
@@ -62,6 +73,19 @@
 #                           node's end is this name plus n)
 #   SIDING_TESTENV_HOST_IP / SIDING_TESTENV_NS_IP   the /30 pair: control plane's end,
 #                           node's end                             (10.250.99.1 / .2)
+#   SIDING_TESTENV_WEBHOOK_REPLICAS  replicas up and webhook-start run, 1 or 2 (1;
+#                           without --node: the Deployment's own replicas run there)
+#   SIDING_TESTENV_NETNS2 / SIDING_TESTENV_VETH2    replica 2's netns, and its veth in the
+#                           control plane's netns (${NETNS}2 / ${VETH}b; its peer: plus n)
+#   SIDING_TESTENV_HOST_IP2 / SIDING_TESTENV_NS_IP2 replica 2's /30 pair
+#                                                   (10.250.99.5 / .6)
+#   SIDING_TESTENV_PRESTOP  seconds between taking a replica out of the endpoints and
+#                           its SIGTERM (the Deployment's preStop sleep)   (2)
+#   SIDING_TESTENV_GRACE    seconds a replica may take to exit after SIGTERM before it
+#                           is killed (terminationGracePeriodSeconds)      (30)
+#   SIDING_TESTENV_ENDPOINT_LAG  seconds a retired replica stays a ready endpoint after
+#                           its SIGTERM (the pre-stop wait is skipped): how an API server
+#                           that calls the Service's ClusterIP keeps reaching it   (0)
 #   SIDING_TESTENV_APISERVER_PORT (6443)  SIDING_TESTENV_ETCD_PORT (12379, peer +1)
 #   SIDING_TESTENV_KCM_PORT (10257)       SIDING_TESTENV_SCHEDULER_PORT (10259)
 #   SIDING_TESTENV_WEBHOOK_PORT (9443)
@@ -92,6 +116,14 @@ etcd_peer_port=$((etcd_port + 1))
 kcm_port=${SIDING_TESTENV_KCM_PORT:-10257}
 scheduler_port=${SIDING_TESTENV_SCHEDULER_PORT:-10259}
 webhook_port=${SIDING_TESTENV_WEBHOOK_PORT:-9443}
+replicas=${SIDING_TESTENV_WEBHOOK_REPLICAS:-1}
+netns2=${SIDING_TESTENV_NETNS2:-${netns}2}
+veth2_cp=${SIDING_TESTENV_VETH2:-${veth_cp}b}
+cp_ip2=${SIDING_TESTENV_HOST_IP2:-10.250.99.5}
+ns_ip2=${SIDING_TESTENV_NS_IP2:-10.250.99.6}
+prestop=${SIDING_TESTENV_PRESTOP:-2}
+grace=${SIDING_TESTENV_GRACE:-30}
+endpoint_lag=${SIDING_TESTENV_ENDPOINT_LAG:-0}
 timeout=${SIDING_TESTENV_TIMEOUT:-120}
 # The heap flags every launch of the webhook passes to node, as the Deployment does; the
 # list and the reason live in src/admission/node-flags.ts (a unit test keeps them in step).
@@ -137,6 +169,17 @@ validate_settings() {
   [[ $cp_ip =~ $ipv4 && $ns_ip =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP/NS_IP must be IPv4 addresses"
   [[ ${cp_ip%.*} == "${ns_ip%.*}" && $((${cp_ip##*.} & 252)) == $((${ns_ip##*.} & 252)) && $cp_ip != "$ns_ip" ]] ||
     die "SIDING_TESTENV_HOST_IP and SIDING_TESTENV_NS_IP must be two addresses of one /30"
+  [[ $replicas =~ ^[12]$ ]] || die "SIDING_TESTENV_WEBHOOK_REPLICAS must be 1 or 2, got '$replicas'"
+  [[ $netns2 =~ $name && $netns2 != "$netns" && $netns2 != "$cp_netns" ]] ||
+    die "SIDING_TESTENV_NETNS2 '$netns2' must match $name and differ from SIDING_TESTENV_NETNS and SIDING_TESTENV_CP_NETNS"
+  [[ $veth2_cp =~ ^[a-z][a-z0-9]{0,10}$ && $veth2_cp != "$veth_cp" ]] ||
+    die "SIDING_TESTENV_VETH2 '$veth2_cp' must be <= 11 lowercase letters/digits and differ from SIDING_TESTENV_VETH"
+  [[ $cp_ip2 =~ $ipv4 && $ns_ip2 =~ $ipv4 ]] || die "SIDING_TESTENV_HOST_IP2/NS_IP2 must be IPv4 addresses"
+  [[ ${cp_ip2%.*} == "${ns_ip2%.*}" && $((${cp_ip2##*.} & 252)) == $((${ns_ip2##*.} & 252)) && $cp_ip2 != "$ns_ip2" ]] ||
+    die "SIDING_TESTENV_HOST_IP2 and SIDING_TESTENV_NS_IP2 must be two addresses of one /30"
+  [[ $prestop =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_PRESTOP must be a number of seconds, got '$prestop'"
+  [[ $grace =~ ^[1-9][0-9]{0,3}$ ]] || die "SIDING_TESTENV_GRACE must be a positive number of seconds, got '$grace'"
+  [[ $endpoint_lag =~ ^[0-9]{1,3}$ ]] || die "SIDING_TESTENV_ENDPOINT_LAG must be a number of seconds, got '$endpoint_lag'"
   local p
   for p in "$apiserver_port" "$etcd_port" "$kcm_port" "$scheduler_port" "$webhook_port"; do
     [[ $p =~ $port ]] && ((p <= 65535)) || die "invalid port '$p'"
@@ -176,22 +219,31 @@ start_bg() { # name cmd... : start detached, log to $logs/name.log, record pid
   echo $! >"$run/$name.pid"
 }
 
-stop_proc() { # name : SIGTERM, wait, SIGKILL
-  local name=$1 pid i
+term_proc() { # name : SIGTERM, no wait
+  local pid
+  if pid=$(pid_of "$1"); then kill -TERM "$pid" 2>/dev/null || true; fi
+}
+
+wait_proc() { # name [grace-seconds] : wait for the exit (10 s by default), then SIGKILL
+  local name=$1 wait_s=${2:-10} pid i
   if pid=$(pid_of "$name"); then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < wait_s * 10; i++)); do
       [[ -d /proc/$pid ]] || break
       sleep 0.1
     done
     if [[ -d /proc/$pid ]]; then
-      say "$name (pid $pid) ignored SIGTERM; killing"
+      say "$name (pid $pid) did not exit within ${wait_s}s of SIGTERM; killing"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
     fi
     say "stopped $name (pid $pid)"
   fi
   rm -f "$run/$name.pid"
+}
+
+stop_proc() { # name [grace-seconds] : SIGTERM, wait, SIGKILL
+  term_proc "$1"
+  wait_proc "$@"
 }
 
 wait_for() { # description command... : retry until it succeeds or $timeout
@@ -312,7 +364,9 @@ write_kubeconfig() { # file user cert key server
 # ---------------------------------------------------------------------------
 # Network namespace and veth
 
-netns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
+# (stderr dropped: `ip netns list` complains about namespaces that other programs on the
+# machine are deleting at that moment)
+netns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
 
 make_network() {
   local ns
@@ -341,11 +395,42 @@ make_network() {
   fi
 }
 
+# Replica r (1 or 2) of the webhook without --node: its process name (pid file, log),
+# network namespace and address. Replica 1 is the single-replica testenv's webhook
+# (process `webhook`, logs/webhook.log, in the node's namespace).
+replica_proc() { if (($1 == 1)); then echo webhook; else echo "webhook-$1"; fi; }
+replica_netns() { if (($1 == 1)); then echo "$netns"; else echo "$netns2"; fi; }
+replica_ip() { if (($1 == 1)); then echo "$ns_ip"; else echo "$ns_ip2"; fi; }
+
+# Replica 2's namespace, joined to the control plane's by a veth pair of its own (the
+# control plane reaches it on its /30; it reaches the API server through that end).
+make_replica_network() { # replica
+  (($1 == 1)) && return 0
+  netns_exists "$netns2" || ip netns add "$netns2"
+  ip -n "$netns2" link set lo up
+  if ! ip -n "$cp_netns" link show "$veth2_cp" >/dev/null 2>&1; then
+    ip -n "$cp_netns" link add "$veth2_cp" type veth peer name "${veth2_cp}n" netns "$netns2"
+  fi
+  ip -n "$cp_netns" addr replace "$cp_ip2/30" dev "$veth2_cp"
+  ip -n "$cp_netns" link set "$veth2_cp" up
+  ip -n "$netns2" addr replace "$ns_ip2/30" dev "${veth2_cp}n"
+  ip -n "$netns2" link set "${veth2_cp}n" up
+  ip -n "$netns2" route replace "$cp_ip/32" via "$cp_ip2" dev "${veth2_cp}n"
+}
+
+remove_replica_network() { # replica
+  (($1 == 1)) && return 0
+  if netns_exists "$netns2"; then
+    ip netns del "$netns2" # its veth pair goes with it
+    say "removed netns $netns2"
+  fi
+}
+
 remove_network() {
   local ns
-  # The veth pair, the node's bridge, pod veths, routes and iptables rules all live in
+  # The veth pairs, the node's bridge, pod veths, routes and iptables rules all live in
   # these namespaces and go with them.
-  for ns in "$netns" "$cp_netns"; do
+  for ns in "$netns2" "$netns" "$cp_netns"; do
     if netns_exists "$ns"; then
       ip netns del "$ns"
       say "removed netns $ns"
@@ -533,12 +618,14 @@ YAML
   mv "$file.tmp" "$file"
 }
 
-start_webhook() {
-  running webhook && return 0
+start_webhook() { # replica
+  local r=$1 proc
+  proc=$(replica_proc "$r")
+  running "$proc" && return 0
   # Both modes watch the ConfigMap, as the manifests' Deployment does, so edits reach
   # the running webhook.
   write_webhook_kubeconfig
-  local args=(webhook --listen "$ns_ip:$webhook_port" --kubeconfig "$state/webhook.kubeconfig"
+  local args=(webhook --listen "$(replica_ip "$r"):$webhook_port" --kubeconfig "$state/webhook.kubeconfig"
     --namespace "$sys_ns" --config-map "$config_map")
   if [[ $certs_mode == manage ]]; then
     # A short overlap and re-check (the defaults are 1h and 5m) let a CA rotation run
@@ -553,10 +640,50 @@ start_webhook() {
       --config "$state/webhook/config.yaml")
   fi
   # `ip netns exec` execs node, so the recorded pid is the webhook's own.
-  start_bg webhook ip netns exec "$netns" "$node_bin" "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
+  start_bg "$proc" ip netns exec "$(replica_netns "$r")" "$node_bin" "${webhook_node_flags[@]}" "$repo/dist/cli.js" "${args[@]}"
+}
+
+# Which replicas are endpoints of the Service, and how: $run/endpoints holds lines
+# "REPLICA ready" or "REPLICA terminating" (what the EndpointSlice controller writes for a
+# pod being deleted: not ready, still serving). The API server only calls ready ones.
+endpoints_file() { echo "$run/endpoints"; }
+
+endpoint_set() { # replica ready|terminating|absent
+  local f tmp
+  f=$(endpoints_file)
+  tmp="$f.tmp"
+  mkdir -p "$run"
+  touch "$f"
+  grep -v "^$1 " "$f" >"$tmp" || true
+  [[ $2 == absent ]] || echo "$1 $2" >>"$tmp"
+  sort -o "$tmp" "$tmp"
+  mv "$tmp" "$f"
+  write_endpoints
 }
 
 write_endpoints() {
+  local f r st ip slice="" ready="" not_ready=""
+  f=$(endpoints_file)
+  mkdir -p "$run"
+  [[ -f $f ]] || touch "$f"
+  while read -r r st; do
+    [[ -n $r ]] || continue
+    ip=$(replica_ip "$r")
+    if [[ $st == ready ]]; then
+      slice+="  - addresses: [\"$ip\"]"$'\n'"    conditions: {ready: true, serving: true, terminating: false}"$'\n'
+      ready+="      - ip: $ip"$'\n'
+    else
+      slice+="  - addresses: [\"$ip\"]"$'\n'"    conditions: {ready: false, serving: true, terminating: true}"$'\n'
+      not_ready+="      - ip: $ip"$'\n'
+    fi
+  done <"$f"
+  local subsets="subsets: []"
+  if [[ -n $ready$not_ready ]]; then
+    subsets="subsets:"$'\n'"  - ports:"$'\n'"      - name: https"$'\n'"        port: $webhook_port"$'\n'"        protocol: TCP"
+    [[ -z $ready ]] || subsets+=$'\n'"    addresses:"$'\n'"${ready%$'\n'}"
+    [[ -z $not_ready ]] || subsets+=$'\n'"    notReadyAddresses:"$'\n'"${not_ready%$'\n'}"
+  fi
+  [[ -n $slice ]] || slice="  []"$'\n'
   # Owned by the testenv (managed-by label), so the EndpointSlice controller leaves it
   # alone; the port name matches the Service's port name, which is how the API server
   # pairs them.
@@ -572,9 +699,7 @@ metadata:
     endpointslice.kubernetes.io/managed-by: siding-testenv
 addressType: IPv4
 endpoints:
-  - addresses: ["$ns_ip"]
-    conditions:
-      ready: true
+${slice%$'\n'}
 ports:
   - name: https
     port: $webhook_port
@@ -587,18 +712,76 @@ metadata:
   namespace: $sys_ns
   labels:
     endpoints.kubernetes.io/managed-by: siding-testenv
-subsets:
-  - addresses:
-      - ip: $ns_ip
-    ports:
-      - name: https
-        port: $webhook_port
-        protocol: TCP
+$subsets
 EOF
 }
 
-webhook_serving() { in_cp curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$ns_ip" \
-  "https://$service.$sys_ns.svc:$webhook_port/readyz"; }
+# The CA a client must trust: the one in the caBundle the API server uses (manage mode
+# fills it), or the static mode's own.
+serving_ca() { # file
+  if [[ $certs_mode == static ]]; then
+    cp "$state/webhook-certs/ca.crt" "$1"
+  else
+    kc get mutatingwebhookconfiguration "$webhook_config" \
+      -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null | base64 -d >"$1" 2>/dev/null
+  fi
+}
+
+webhook_serving() { # ca-file replica
+  in_cp curl -fsS --max-time 2 --cacert "$1" --resolve "$service.$sys_ns.svc:$webhook_port:$(replica_ip "$2")" \
+    "https://$service.$sys_ns.svc:$webhook_port/readyz"
+}
+
+# A replica is ready (what its readiness probe would say) when it answers /readyz with
+# 200 and a certificate the caBundle trusts.
+replica_ready() { # replica
+  local ca ok=1
+  running "$(replica_proc "$1")" || return 1
+  ca=$(mktemp)
+  if serving_ca "$ca" && [[ -s $ca ]] && webhook_serving "$ca" "$1" >/dev/null 2>&1; then ok=0; fi
+  rm -f "$ca"
+  return "$ok"
+}
+
+wait_replica_ready() { # replica
+  local r=$1 proc deadline=$((SECONDS + timeout))
+  proc=$(replica_proc "$r")
+  until replica_ready "$r"; do
+    if ! running "$proc"; then
+      say "$proc exited; its log:"
+      tail -n 20 "$logs/$proc.log" >&2 || true
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      say "timed out after ${timeout}s waiting for $proc to serve /readyz; its log:"
+      tail -n 20 "$logs/$proc.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# Takes a replica out of service as the EndpointSlice controller and the kubelet do for a
+# deleted pod: not ready in the endpoints, the preStop wait, SIGTERM, up to the grace
+# period to drain and exit; then gone from the endpoints.
+# With SIDING_TESTENV_ENDPOINT_LAG, SIGTERM comes first and the endpoint stays ready that
+# many seconds longer: what an API server calling the Service's ClusterIP sees, whose
+# pooled connections (kube-proxy keeps established ones) reach the pod after its SIGTERM.
+retire_replica() { # replica
+  local r=$1 proc
+  proc=$(replica_proc "$r")
+  if ((endpoint_lag > 0)); then
+    term_proc "$proc"
+    sleep "$endpoint_lag"
+    endpoint_set "$r" terminating
+  else
+    endpoint_set "$r" terminating
+    sleep "$prestop"
+    term_proc "$proc"
+  fi
+  wait_proc "$proc" "$grace"
+  endpoint_set "$r" absent
+}
 
 # The whole path works when the API server, asked to create a pod in a labelled
 # namespace (server-side dry run: nothing is stored), calls the webhook through the
@@ -627,13 +810,16 @@ metadata:
   labels:
     siding-injection: enabled
 EOF
-  local deadline=$((SECONDS + timeout)) out
+  local deadline=$((SECONDS + timeout)) out r proc
   until out=$(admission_works 2>&1); do
-    if ! $node_mode && ! running webhook; then
-      say "the webhook exited; its log:"
-      tail -n 20 "$logs/webhook.log" >&2 || true
-      return 1
-    fi
+    for r in "$@"; do
+      proc=$(replica_proc "$r")
+      if ! running "$proc"; then
+        say "the webhook ($proc) exited; its log:"
+        tail -n 20 "$logs/$proc.log" >&2 || true
+        return 1
+      fi
+    done
     if ((SECONDS >= deadline)); then
       say "timed out after ${timeout}s waiting for the API server to reach the webhook (admission of a probe pod); last attempt said:"
       printf '%s\n' "$out" | tail -n 20 >&2
@@ -641,8 +827,11 @@ EOF
         say "the siding pods:"
         kc -n "$sys_ns" get pods -o wide >&2 || true
       else
-        say "webhook log tail:"
-        tail -n 20 "$logs/webhook.log" >&2 || true
+        for r in "$@"; do
+          proc=$(replica_proc "$r")
+          say "$proc log tail:"
+          tail -n 20 "$logs/$proc.log" >&2 || true
+        done
       fi
       return 1
     fi
@@ -695,6 +884,30 @@ wait_for_siding() {
 # ---------------------------------------------------------------------------
 # Commands
 
+# The replicas `up` and `webhook-start` run: 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS.
+wanted_replicas() { seq 1 "$replicas"; }
+# Replicas with a live process.
+running_replicas() {
+  local r
+  for r in 1 2; do
+    if running "$(replica_proc "$r")"; then echo "$r"; fi
+  done
+}
+
+# Every wanted replica becomes a ready endpoint right away (the outage test restarts
+# replicas that are still listed), then runs; returns once admission works.
+start_replicas() {
+  local r
+  for r in $(wanted_replicas); do
+    make_replica_network "$r"
+    grep -q "^$r " "$(endpoints_file)" 2>/dev/null || endpoint_set "$r" ready
+  done
+  write_endpoints
+  for r in $(wanted_replicas); do start_webhook "$r"; done
+  # shellcheck disable=SC2046 # one replica number per word
+  wait_for_webhook $(wanted_replicas)
+}
+
 # The mode of the environment that is up (or was last brought up), so that `up` repairs
 # it as it was and `down`/`status` know what to look for.
 saved_mode() { [[ -f $state/mode ]] && cat "$state/mode" || echo api; }
@@ -710,6 +923,9 @@ cmd_up() {
   cni_mode=false
   [[ $want == node || $want == cni ]] && node_mode=true
   [[ $want == cni ]] && cni_mode=true
+  if $node_mode && [[ $replicas != 1 ]]; then
+    die "with --node the siding Deployment runs its own replicas (SIDING_TESTENV_WEBHOOK_REPLICAS is for the webhook as a process)"
+  fi
   if $node_mode && [[ $certs_mode != manage ]]; then
     die "with --node the webhook manages its certificates as the manifests say (SIDING_TESTENV_CERTS=manage)"
   fi
@@ -746,42 +962,98 @@ cmd_up() {
     say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), node $node_name in netns $netns ($ns_ip, pods $pod_cidr), siding installed from ${overlay#"$repo"/}$($cni_mode && echo " (CNI mode: ${overlay_cni#"$repo"/})" || true)"
   else
     apply_manifests
-    write_endpoints
     if [[ $certs_mode == static ]]; then
       # Every time, not only when the webhook starts: cheap, and repairs a caBundle
       # that a test (or a re-created configuration) changed.
       make_static_serving_cert
       patch_ca_bundle
     fi
-    start_webhook
-    wait_for_webhook
-    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), webhook ($certs_mode certs) in netns $netns at $ns_ip:$webhook_port"
+    start_replicas
+    say "up: control plane in netns $cp_netns (https://$cp_ip:$apiserver_port), webhook ($certs_mode certs, $replicas replica(s)) in netns $netns at $ns_ip:$webhook_port$( ((replicas == 2)) && echo " and $netns2 at $ns_ip2:$webhook_port")"
   fi
   echo "$admin_kubeconfig"
 }
 
-# For the e2e tests' outage: the rest of the environment keeps running.
+api_mode_only() { # command
+  [[ $(saved_mode) == api ]] || die "$1: with --node the webhook runs as the siding Deployment: scale or restart it with kubectl instead"
+}
+
+# For the e2e tests' outage: every replica stops, the endpoints stay as they are (the
+# API server keeps calling them and fails), the rest of the environment keeps running.
 cmd_webhook_stop() {
   require_root
-  [[ $(saved_mode) == api ]] || die "with --node the webhook runs as the siding Deployment: scale it instead"
-  stop_proc webhook
+  api_mode_only webhook-stop
+  local r
+  for r in 1 2; do stop_proc "$(replica_proc "$r")" "$grace"; done
 }
 
 cmd_webhook_start() {
   require_root
-  [[ $(saved_mode) == api ]] || die "with --node the webhook runs as the siding Deployment: scale it instead"
-  node_mode=false
+  api_mode_only webhook-start
   find_binaries
   running kube-apiserver || die "the API server is not running: use up"
-  start_webhook
-  wait_for_webhook
-  say "webhook serving ($certs_mode certs) at $ns_ip:$webhook_port"
+  start_replicas
+  say "webhook serving ($certs_mode certs, $replicas replica(s))"
+}
+
+cmd_webhook_scale() { # count
+  require_root
+  api_mode_only webhook-scale
+  find_binaries
+  running kube-apiserver || die "the API server is not running: use up"
+  local n=${1:-} r
+  [[ $n =~ ^[12]$ ]] || die "webhook-scale takes 1 or 2 replicas, got '$n'"
+  for ((r = 1; r <= n; r++)); do
+    running "$(replica_proc "$r")" && continue
+    make_replica_network "$r"
+    start_webhook "$r"
+    wait_replica_ready "$r"
+    endpoint_set "$r" ready
+    say "replica $r ($(replica_proc "$r")) serving at $(replica_ip "$r"):$webhook_port and an endpoint"
+  done
+  for ((r = n + 1; r <= 2; r++)); do
+    if running "$(replica_proc "$r")" || grep -q "^$r " "$(endpoints_file)" 2>/dev/null; then
+      retire_replica "$r"
+      remove_replica_network "$r"
+      say "replica $r retired"
+    fi
+  done
+  # shellcheck disable=SC2046 # one replica number per word
+  wait_for_webhook $(seq 1 "$n")
+}
+
+cmd_webhook_rollout() {
+  require_root
+  api_mode_only webhook-rollout
+  find_binaries
+  running kube-apiserver || die "the API server is not running: use up"
+  local all r
+  all=$(running_replicas)
+  [[ -n $all ]] || die "no webhook replica is running: use webhook-start"
+  if [[ $(wc -w <<<"$all") -lt 2 ]]; then
+    say "warning: one replica: while it restarts the Service has no ready endpoint, and admission fails"
+  fi
+  for r in $all; do
+    if ((endpoint_lag > 0)); then
+      say "rollout: replica $r: SIGTERM, ${endpoint_lag}s still a ready endpoint, out of the endpoints, drain"
+    else
+      say "rollout: replica $r: out of the endpoints, ${prestop}s pre-stop, SIGTERM, drain"
+    fi
+    retire_replica "$r"
+    start_webhook "$r"
+    wait_replica_ready "$r"
+    endpoint_set "$r" ready
+    say "rollout: replica $r restarted (pid $(pid_of "$(replica_proc "$r")")) and an endpoint again"
+  done
+  # shellcheck disable=SC2086 # one replica number per word
+  wait_for_webhook $all
 }
 
 cmd_down() {
   require_root
   local name
   stop_proc webhook
+  stop_proc webhook-2
   # The node first (its pods, runtime and cgroup), while the API server is still there.
   stop_node
   for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
@@ -801,22 +1073,54 @@ cmd_exec() {
   netns_exists "$cp_netns" || die "netns $cp_netns does not exist: use up"
   local kdir
   kdir=$("$repo/scripts/build-kube.sh" --check 2>/dev/null | tail -n 1) || kdir=""
-  exec ip netns exec "$cp_netns" env KUBECONFIG="$admin_kubeconfig" PATH="${kdir:+$kdir:}$PATH" "$@"
+  # nsenter, not `ip netns exec`: the latter mounts the namespace's own sysfs over /sys,
+  # which hides the machine's cgroup hierarchies (/sys/fs/cgroup) from CMD, and the e2e
+  # suite makes memory cgroups.
+  exec nsenter "--net=/run/netns/$cp_netns" -- env KUBECONFIG="$admin_kubeconfig" PATH="${kdir:+$kdir:}$PATH" "$@"
 }
 
 # The resolved names of everything `up` creates, one KEY=VALUE per line (for tests and
 # tools that must find them: the teardown test checks each is gone after `down`).
 cmd_env() {
   printf '%s=%s\n' dir "$state" cp_netns "$cp_netns" netns "$netns" veth "$veth_cp" veth_peer "$veth_ns" \
+    netns2 "$netns2" veth2 "$veth2_cp" veth2_peer "${veth2_cp}n" \
     cgroup "$node_cgroup" containerd_socket "$containerd_socket" containerd_root "$containerd_root" \
     containerd_state "$containerd_state" bridge "$bridge" node_name "$node_name" pod_cidr "$pod_cidr" \
     cni_bin_dir "$node_dir/cni/bin" cni_conf_dir "$node_dir/cni/net.d" cni_conf_original "$node_dir/cni/original.conflist"
 }
 
+# Without --node: replicas 1 .. SIDING_TESTENV_WEBHOOK_REPLICAS must run; a second one
+# started by webhook-scale is reported too. Ready means: serving /readyz with a
+# certificate the webhook's caBundle trusts. Returns 3 when a wanted replica is not.
+status_replicas() {
+  local ok=0 r proc pid api=false
+  [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && api=true
+  for r in 1 2; do
+    proc=$(replica_proc "$r")
+    if ((r > replicas)) && ! running "$proc" && ! netns_exists "$(replica_netns "$r")"; then continue; fi
+    if pid=$(pid_of "$proc"); then
+      printf '%-24s running (pid %s) in netns %s at %s\n' "$proc" "$pid" "$(replica_netns "$r")" "$(replica_ip "$r")"
+    else
+      printf '%-24s stopped\n' "$proc"; ((r > replicas)) || ok=3
+    fi
+    if $api && replica_ready "$r"; then
+      printf '%-24s ready\n' "  readiness"
+    elif $api && in_cp curl -fsSk --max-time 2 "https://$(replica_ip "$r"):$webhook_port/readyz" >/dev/null 2>&1; then
+      printf '%-24s serving, but not with a certificate the caBundle trusts\n' "  readiness"; ((r > replicas)) || ok=3
+    else
+      printf '%-24s not ready\n' "  readiness"; ((r > replicas)) || ok=3
+    fi
+  done
+  if [[ -f $(endpoints_file) ]]; then
+    printf '%-24s %s\n' endpoints "$(awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}' "$(endpoints_file)")"
+  fi
+  return "$ok"
+}
+
 cmd_status() {
   local ok=0 name pid mode names
   mode=$(saved_mode)
-  names=(etcd kube-apiserver kube-controller-manager webhook)
+  names=(etcd kube-apiserver kube-controller-manager)
   [[ $mode == node || $mode == cni ]] && names=(etcd kube-apiserver kube-controller-manager kube-scheduler node-holder containerd kubelet kube-proxy)
   printf '%-24s %s\n' mode "$mode"
   for name in "${names[@]}"; do
@@ -848,26 +1152,15 @@ cmd_status() {
       printf '%-24s %s not Ready\n' node "$node_name"; ok=3
     fi
   fi
-  # Ready means: serving /readyz with a certificate the webhook's caBundle trusts.
-  local ca
-  ca=$(mktemp)
   if [[ $mode == node || $mode == cni ]]; then
     if [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" && admission_works >/dev/null 2>&1; then
       printf '%-24s ready (the API server admits through it)\n' webhook
     else
       printf '%-24s not ready\n' webhook; ok=3
     fi
-  elif [[ -n $bin && -f $admin_kubeconfig ]] && netns_exists "$cp_netns" &&
-    kc get mutatingwebhookconfiguration "$webhook_config" \
-      -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null | base64 -d >"$ca" 2>/dev/null &&
-    [[ -s $ca ]] && webhook_serving "$ca" >/dev/null 2>&1; then
-    printf '%-24s ready\n' webhook
-  elif netns_exists "$cp_netns" && in_cp curl -fsSk --max-time 2 "https://$ns_ip:$webhook_port/readyz" >/dev/null 2>&1; then
-    printf '%-24s serving, but not with a certificate the caBundle trusts\n' webhook; ok=3
   else
-    printf '%-24s not ready\n' webhook; ok=3
+    status_replicas || ok=3
   fi
-  rm -f "$ca"
   printf '%-24s %s\n' kubeconfig "$admin_kubeconfig" logs "$logs"
   printf '%-24s %s\n' kubectl "$0 exec kubectl ...   (or: ip netns exec $cp_netns kubectl --kubeconfig $admin_kubeconfig ...)"
   return "$ok"
@@ -892,7 +1185,9 @@ case ${1:-} in
   status) cmd_status ;;
   webhook-stop) cmd_webhook_stop ;;
   webhook-start) cmd_webhook_start ;;
+  webhook-scale) cmd_webhook_scale "${2:-}" ;;
+  webhook-rollout) cmd_webhook_rollout ;;
   exec) shift; cmd_exec "$@" ;;
   env) cmd_env ;;
-  *) echo "usage: $0 up [--node|--cni]|down|status|webhook-stop|webhook-start|exec CMD...|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--node|--cni]|down|status|webhook-stop|webhook-start|webhook-scale N|webhook-rollout|exec CMD...|env" >&2; exit 2 ;;
 esac

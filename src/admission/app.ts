@@ -9,7 +9,17 @@ import type { Registry } from 'prom-client';
 import type { InjectionConfig } from '../config/index.js';
 import { displayValue } from '../grammar/index.js';
 import { injectPod } from '../inject/index.js';
-import { createAdmissionMetrics } from './metrics.js';
+import {
+  DEFAULT_REVIEW_LIMITS,
+  MAX_PARSED_BYTES_PER_BODY_BYTE,
+  parsedSizeEstimate,
+  ReviewBudget,
+  type Refusal,
+  type ReviewLease,
+  type ReviewLimits,
+} from './limits.js';
+import { largeBodyCollector } from './gc.js';
+import { createAdmissionMetrics, createBudgetMetrics } from './metrics.js';
 import { reviewRequest, type InjectFn, type NamespaceLabelsFn } from './review.js';
 import {
   admissionReviewBodySchema,
@@ -41,7 +51,41 @@ export interface AppDeps {
    */
   logger?: FastifyBaseLogger;
   log?: { level?: LogLevel; stream?: { write(line: string): void } };
+  /** Bounds on reviews in flight (limits.ts); default DEFAULT_REVIEW_LIMITS. */
+  limits?: Partial<ReviewLimits>;
+  /**
+   * True once the server drains (server.ts): /readyz answers 503 and every answer carries
+   * `Connection: close`. Without it, the app drains when it starts closing.
+   */
+  draining?: () => boolean;
 }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The review budget's lease of a POST /inject request (null elsewhere). */
+    reviewLease: ReviewLease | null;
+  }
+}
+
+/** Seconds the API server waits before it retries a review answered 429 (client-go honours Retry-After). */
+export const RETRY_AFTER_SECONDS = 1;
+
+/** An HTTP error the error handler answers with its status and code. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const REFUSALS: Record<Refusal, () => HttpError> = {
+  inFlight: () => new HttpError(429, 'SIDING_BUSY', 'too many reviews in flight; retry later'),
+  memory: () => new HttpError(429, 'SIDING_BUSY', 'the reviews in flight hold the memory budget; retry later'),
+  tooLarge: () => new HttpError(413, 'SIDING_BODY_TOO_COSTLY', 'the body would take more memory to parse than the webhook may use for all reviews together'),
+};
 
 /**
  * The answer's JSON, with the fields in the order of admissionReviewResponseSchema and only
@@ -95,6 +139,9 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     // "Connection: close") instead of fastify's 503: the API server would count a 503 as a
     // failed webhook call and, under failurePolicy Fail, reject the pod.
     return503OnClosing: false,
+    // server.ts closes idle connections itself, only once they are really idle: Node's
+    // closeIdleConnections() can race a request the client is sending.
+    forceCloseConnections: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
   });
@@ -102,17 +149,44 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
   const inject = deps.inject ?? injectPod;
   const configStatus = deps.configStatus ?? (() => ({ ok: true, detail: 'static config' }));
   const metrics = createAdmissionMetrics(deps.registry, configStatus);
-  let draining = false;
+  const budget = new ReviewBudget({ ...DEFAULT_REVIEW_LIMITS, ...deps.limits });
+  const budgetMetrics = createBudgetMetrics(deps.registry, budget);
+  const collectLargeBody = largeBodyCollector();
+  let closing = false;
+  const draining = deps.draining === undefined ? () => closing : () => deps.draining?.() === true || closing;
 
   // Only JSON is an AdmissionReview; anything else is a 415 (fastify would parse text/plain).
   app.removeContentTypeParser('text/plain');
 
+  // JSON bodies as buffers, so that a review's parsed size is estimated (and reserved from
+  // the budget) before JSON.parse builds it; then fastify's own parser (prototype-poisoning
+  // checks included).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const lease = request.reviewLease;
+    const buffer = body as Buffer;
+    if (lease !== null) {
+      const raw = lease.bytes;
+      // The cheap bound first (no pass over the body); the estimate only when it does not fit.
+      let granted = lease.resize(raw + buffer.length * MAX_PARSED_BYTES_PER_BODY_BYTE);
+      if (granted !== 'granted') granted = lease.resize(raw + parsedSizeEstimate(buffer));
+      if (granted !== 'granted') {
+        budgetMetrics.overload.inc({ reason: granted });
+        done(REFUSALS[granted](), undefined);
+        return;
+      }
+    }
+    void parseJson(request, buffer.toString('utf8'), done);
+  });
+
+  app.decorateRequest('reviewLease', null);
   app.addHook('preClose', (done) => {
-    draining = true;
+    closing = true;
     done();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (draining) void reply.header('connection', 'close');
+    if (draining()) void reply.header('connection', 'close');
     done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -127,6 +201,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     } else {
       request.log.info({ status, code: error.code, message: error.message, url: request.url }, 'request rejected');
     }
+    if (status === 429) void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     void reply.code(status).send({
       statusCode: status,
       code: error.code ?? (status === 500 ? 'INTERNAL' : 'BAD_REQUEST'),
@@ -135,11 +210,42 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     });
   });
 
-  const errorResponses = { 400: errorResponseSchema, 413: errorResponseSchema, 415: errorResponseSchema, 500: errorResponseSchema };
+  const errorResponses = {
+    400: errorResponseSchema,
+    413: errorResponseSchema,
+    415: errorResponseSchema,
+    429: errorResponseSchema,
+    500: errorResponseSchema,
+  };
 
   app.post<{ Body: AdmissionReviewRequest }>(
     '/inject',
-    { schema: { body: admissionReviewBodySchema, response: { 200: admissionReviewResponseSchema, ...errorResponses } } },
+    {
+      schema: { body: admissionReviewBodySchema, response: { 200: admissionReviewResponseSchema, ...errorResponses } },
+      // Before the body is read: a review gets a lease for its raw body, or a 429 (413) at
+      // once, and its body is then read and thrown away by node without being buffered.
+      onRequest: (request, reply, done) => {
+        const declared = Number(request.headers['content-length']);
+        const bodyBytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, BODY_LIMIT_BYTES) : BODY_LIMIT_BYTES;
+        const lease = budget.admit(bodyBytes);
+        if (typeof lease === 'string') {
+          budgetMetrics.overload.inc({ reason: lease });
+          // Node would read a refused body to its end to keep the connection; for a large
+          // one that is megabytes of garbage per refusal, so the connection goes instead.
+          if (bodyBytes > budget.limits.largeBodyBytes) void reply.header('connection', 'close');
+          done(REFUSALS[lease]());
+          return;
+        }
+        request.reviewLease = lease;
+        // 'close' comes once the answer is written (or the client is gone): the review's
+        // memory is garbage from then on, and a large body's is collected (gc.ts).
+        reply.raw.once('close', () => {
+          lease.release();
+          if (bodyBytes > budget.limits.largeBodyBytes) collectLargeBody();
+        });
+        done();
+      },
+    },
     (request, reply): string => {
       const review = request.body;
       const result = reviewRequest(review.request, deps.getConfig, inject, deps.namespaceLabels);
@@ -197,7 +303,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
   app.get('/healthz', { schema: { response: { 200: healthResponseSchema } } }, () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { response: { 200: healthResponseSchema, 503: healthResponseSchema } } }, (_request, reply) => {
-    if (draining) {
+    if (draining()) {
       void reply.code(503);
       return { status: 'shutting down' };
     }

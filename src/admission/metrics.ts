@@ -89,3 +89,68 @@ export function createTlsMetrics(registry: Registry): TlsMetrics {
     }),
   };
 }
+
+/** Connection metrics, registered by server.ts; read from the tracker when scraped. */
+export function createConnectionMetrics(registry: Registry, stats: () => { open: number; refused: number; evicted: number }): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'siding_webhook_connections',
+    help: 'Open TCP connections to the webhook, TLS handshakes included.',
+    registers,
+    collect() {
+      this.set(stats().open);
+    },
+  });
+  new Counter({
+    name: 'siding_webhook_connections_refused_total',
+    help: 'Connections closed on arrival because the connection bound was reached and no connection was idle enough to make room.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats().refused);
+    },
+  });
+  new Counter({
+    name: 'siding_webhook_connections_evicted_total',
+    help: 'Idle keep-alive connections closed to make room for a new one at the connection bound.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats().evicted);
+    },
+  });
+}
+
+/** Review budget metrics (limits.ts), registered by app.ts. */
+export interface BudgetMetrics {
+  /** Reviews answered 429 (or 413) because of the budget, by reason. */
+  overload: Counter<'reason'>;
+}
+
+export function createBudgetMetrics(registry: Registry, budget: { inFlight: number; reserved: number }): BudgetMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'siding_webhook_reviews_in_flight',
+    help: 'POST /inject requests being received, parsed or answered.',
+    registers,
+    collect() {
+      this.set(budget.inFlight);
+    },
+  });
+  new Gauge({
+    name: 'siding_webhook_review_memory_reserved_bytes',
+    help: 'Estimated memory held by the reviews in flight (raw bodies and parsed JSON), against the review memory budget.',
+    registers,
+    collect() {
+      this.set(budget.reserved);
+    },
+  });
+  return {
+    overload: new Counter({
+      name: 'siding_webhook_overload_total',
+      help: 'Reviews refused by the review budget: reason="inFlight" or "memory" answered 429 with Retry-After, "tooLarge" answered 413.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+  };
+}

@@ -1,6 +1,7 @@
 /**
  * The listening webhook: the app from app.ts behind an HTTPS server that this module owns,
- * so that it can swap the certificate (setSecureContext) and close gracefully.
+ * so that it can swap the certificate (setSecureContext), bound its connections, and drain
+ * them on shutdown.
  */
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
@@ -8,9 +9,28 @@ import type { FastifyInstance, FastifyServerFactory } from 'fastify';
 import { CertError, errorMessage } from '../errors/index.js';
 import { certificateInfo } from '../certs/info.js';
 import { buildApp, type AppDeps } from './app.js';
+import { ConnectionTracker, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
 import { formatAuthority, type ListenAddress } from './listen.js';
-import { createTlsMetrics } from './metrics.js';
+import { createConnectionMetrics, createTlsMetrics } from './metrics.js';
 import type { TlsMaterial, TlsSource } from './tls.js';
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange (forward secrecy) with an AEAD cipher only, no static
+ * RSA key exchange and no CBC. Go's client (the API server) and every current client offer
+ * them. The TLS 1.3 suites are OpenSSL's defaults, listed because node drops TLS 1.3
+ * altogether when `ciphers` names none of them.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 /** Connection limits; docs/webhook.md explains each. All in milliseconds. */
 export interface ServerTimeouts {
@@ -24,7 +44,19 @@ export interface ServerTimeouts {
   keepAlive: number;
   /** How often Node checks the header and request deadlines. */
   checkInterval: number;
-  /** On close, connections still open after this are cut. */
+  /**
+   * On close (SIGTERM), how long the server keeps serving: it still accepts connections and
+   * answers every request, each with `Connection: close`, and closes connections that are
+   * really idle once the clients have gone quiet (connections.ts). It stops earlier once no
+   * connection is open and none has arrived for `drainIdle`.
+   */
+  drain: number;
+  /**
+   * While draining, once no connection or request has arrived for this long, connections
+   * idle this long are closed, and the drain ends when none is left.
+   */
+  drainIdle: number;
+  /** After the drain, reviews still in flight get this long before their connections are cut. */
   shutdownGrace: number;
 }
 
@@ -41,14 +73,24 @@ export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
   keepAlive: 120_000,
   // Node's default is 30 s, which would let a slow client overstay its deadline by that much.
   checkInterval: 1_000,
-  // Inside Kubernetes' default 30 s termination grace period, with room to exit.
-  shutdownGrace: 25_000,
+  // The Deployment gives 30 s from the preStop hook (a 5 s sleep) to SIGKILL: 15 s of drain
+  // and 8 s of grace leave 2 s to exit. The API server learns within the preStop sleep that
+  // the replica is no longer an endpoint; the drain covers one that has not yet.
+  drain: 15_000,
+  // The API server sends a pod's review every few milliseconds under load, and keeps
+  // calling a replica until its endpoint informer has seen it go (milliseconds, seconds on
+  // a loaded control plane). 2 s without any new connection or request means it has moved
+  // on; its pooled connections to this replica then sit unused, and closing them races
+  // nothing it is doing.
+  drainIdle: 2_000,
+  shutdownGrace: 8_000,
 });
 
 export interface StartServerOptions {
   listen: ListenAddress;
   tls: TlsSource;
   timeouts?: Partial<ServerTimeouts>;
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface WebhookServer {
@@ -64,14 +106,20 @@ export interface WebhookServer {
    * current material) when the pair is unusable: unparsable, or a key that does not match.
    */
   updateTls(material: TlsMaterial): boolean;
-  /** Stops accepting, lets in-flight reviews finish, cuts what is left after the grace period. Idempotent. */
+  /**
+   * Drains (ServerTimeouts.drain: /readyz 503, every answer `Connection: close`, really
+   * idle connections closed), then stops accepting, lets in-flight reviews finish and cuts
+   * what is left after the grace period. Idempotent.
+   */
   close(): Promise<void>;
 }
 
 /** Builds the app, loads TLS from `options.tls`, listens, and starts watching the source. */
 export async function startServer(deps: AppDeps, options: StartServerOptions): Promise<WebhookServer> {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const connectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.connections };
   const tlsMetrics = createTlsMetrics(deps.registry);
+  let draining = false;
 
   let current = checkMaterial(await options.tls.load());
   let httpsServer: https.Server | undefined;
@@ -81,6 +129,8 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
         cert: current.cert,
         key: current.key,
         minVersion: 'TLSv1.2',
+        ciphers: TLS_CIPHERS,
+        honorCipherOrder: true,
         handshakeTimeout: timeouts.handshake,
         headersTimeout: timeouts.headers,
         requestTimeout: timeouts.request,
@@ -92,9 +142,11 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
     httpsServer = s;
     return s;
   };
-  const app = buildApp(deps, { serverFactory });
+  const app = buildApp({ ...deps, draining: () => draining }, { serverFactory });
   if (httpsServer === undefined) throw new Error('fastify did not call the server factory');
   const server: https.Server = httpsServer;
+  const connections = new ConnectionTracker(server, connectionLimits);
+  createConnectionMetrics(deps.registry, () => connections.stats());
   tlsMetrics.notAfter.set(certificateInfo(current.cert).notAfter.getTime() / 1000);
 
   try {
@@ -158,6 +210,24 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
   const close = (): Promise<void> => {
     closing ??= (async () => {
       stopWatching?.();
+      draining = true;
+      const started = Date.now();
+      app.log.info({ drainMs: timeouts.drain, connections: connections.open }, 'draining: answering with Connection: close, closing idle connections');
+      // Idle connections are closed only once no request and no connection has arrived
+      // for drainIdle: while a client still sends reviews here (it has not yet seen the
+      // endpoint go), it may reach for any of its pooled connections at any moment, and
+      // each one it uses is answered with Connection: close instead. And the drain is not
+      // over at the first moment without a connection, for the same reason.
+      while (Date.now() - started < timeouts.drain) {
+        if (connections.quietMs >= timeouts.drainIdle) {
+          await connections.closeIdle(timeouts.drainIdle);
+          if (connections.open === 0) break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(timeouts.checkInterval, 250)));
+      }
+      app.log.info({ drainedMs: Date.now() - started, connections: connections.open }, 'drain over: no new connections, finishing in-flight reviews');
+      // Node's server.close() (inside app.close()) also closes the connections it
+      // considers idle; after the drain, that is what is meant.
       const cut = setTimeout(() => {
         app.log.warn({ graceMs: timeouts.shutdownGrace }, 'shutdown grace period over; closing remaining connections');
         server.closeAllConnections();

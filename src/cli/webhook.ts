@@ -51,13 +51,13 @@ export function registerWebhook(program: Command): void {
           : {}),
         ...(flags.config === undefined ? {} : { configFile: flags.config }),
       });
-      // SIGTERM (kubelet) or SIGINT (Ctrl-C): stop accepting, finish in-flight reviews, exit 0.
+      // SIGTERM (kubelet) or SIGINT (Ctrl-C): drain (server.ts), finish in-flight reviews, exit 0.
       // The handlers are one-shot, so a second signal falls back to Node's default and kills.
       await new Promise<void>((resolve, reject) => {
         const onSignal = (signal: NodeJS.Signals): void => {
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
-          server.app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight reviews');
+          server.app.log.info({ signal }, 'shutting down: draining, then stopping');
           server.close().then(resolve, reject);
         };
         process.once('SIGTERM', onSignal);

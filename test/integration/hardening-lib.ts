@@ -37,7 +37,10 @@ export interface Outcome {
   patched?: boolean;
   /** SHA-256 fingerprint of the certificate the server presented on this request's connection. */
   fingerprint?: string;
+  /** Whether the request went out on a connection an earlier request had used. */
   reusedSocket?: boolean;
+  /** The answer's Connection header. */
+  connection?: string;
 }
 
 /** POSTs one review and reports what happened; never rejects. */
@@ -50,6 +53,7 @@ export function postReview(url: string, uid: string, options: https.RequestOptio
       res.on('error', (e: NodeJS.ErrnoException) => resolve({ uid, error: e.code ?? e.message }));
       res.on('end', () => {
         const outcome: Outcome = { uid, status: res.statusCode ?? 0, fingerprint, reusedSocket: req.reusedSocket };
+        if (res.headers.connection !== undefined) outcome.connection = res.headers.connection;
         try {
           const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { response?: { uid?: string; allowed?: boolean; patch?: string } };
           if (answer.response?.uid !== undefined) outcome.answeredUid = answer.response.uid;
@@ -61,7 +65,7 @@ export function postReview(url: string, uid: string, options: https.RequestOptio
         resolve(outcome);
       });
     });
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ uid, error: e.code ?? e.message }));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ uid, error: e.code ?? e.message, reusedSocket: req.reusedSocket }));
     req.end(reviewBody(uid));
   });
 }

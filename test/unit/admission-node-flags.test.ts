@@ -55,7 +55,7 @@ describe('the webhook node flags', () => {
     const array = /^webhook_node_flags=\((.*)\)$/m.exec(script);
     assert.ok(array?.[1], 'scripts/kube-testenv.sh has no webhook_node_flags=(...) array');
     assert.deepEqual(array[1].split(/\s+/), WEBHOOK_NODE_FLAGS);
-    assert.match(script, /start_bg webhook .*"\$node_bin" "\$\{webhook_node_flags\[@\]\}" "\$repo\/dist\/cli\.js"/);
+    assert.match(script, /start_bg "\$proc" .*"\$node_bin" "\$\{webhook_node_flags\[@\]\}" "\$repo\/dist\/cli\.js"/);
   });
 });
 

@@ -62,6 +62,32 @@ describe('the install manifests', () => {
     }
   });
 
+  test('a NetworkPolicy isolates the webhook pods and lets only the API server reach their webhook port', () => {
+    const dep = find('Deployment', 'siding') as Obj & {
+      spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: { name: string; containerPort: number }[] }[] } } };
+    };
+    const np = find('NetworkPolicy', 'siding-webhook') as Obj & {
+      spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: unknown[]; ports: unknown[] }[] };
+    };
+    assert.equal(np.metadata.namespace, 'siding-system');
+    // It selects exactly the Deployment's pods.
+    for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v, `podSelector ${k}=${v}`);
+    assert.deepEqual(np.spec.policyTypes, ['Ingress']);
+    // One rule: the webhook's container port, from the API server's pods only.
+    assert.equal(np.spec.ingress.length, 1);
+    const port = dep.spec.template.spec.containers[0]?.ports?.find((p) => p.name === 'https')?.containerPort;
+    assert.deepEqual(np.spec.ingress[0]!.ports, [{ protocol: 'TCP', port }]);
+    assert.deepEqual(np.spec.ingress[0]!.from, [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { component: 'kube-apiserver' } } },
+    ]);
+  });
+
+  test('the webhook container\'s memory limit is what the webhook\'s bounds are sized for', () => {
+    const dep = find('Deployment', 'siding') as Obj & { spec: { template: { spec: { containers: { name: string; resources: { limits: { memory: string } } }[] } } } };
+    const webhook = dep.spec.template.spec.containers.find((c) => c.name === 'webhook');
+    assert.equal(webhook?.resources.limits.memory, '256Mi', 'change DEFAULT_REVIEW_LIMITS and DEFAULT_CONNECTION_LIMITS (and their measurement) with the limit');
+  });
+
   test("the cluster-wide permissions are get and patch of siding's own webhook configuration and list and watch of Namespaces, nothing else", () => {
     const roles = objects.filter((o) => o.kind === 'ClusterRole') as (Obj & { rules: Record<string, unknown>[] })[];
     assert.equal(roles.length, 1);

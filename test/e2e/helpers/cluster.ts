@@ -21,22 +21,11 @@ import { STATUS_ANNOTATION } from '../../../src/inject/annotations.js';
 import { decodeBundle } from '../../../src/kube/cabundle.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 import { isRoot, prerequisite, type Prerequisite } from '../../helpers/prereq.js';
+import { CLI, SIDING } from './siding.js';
 
+export { CLI, SIDING };
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = join(repo, 'dist/cli.js');
 const TESTENV = join(repo, 'scripts/kube-testenv.sh');
-
-/** What `kubectl apply -k manifests/` installs and the testenv serves. */
-export const SIDING = {
-  namespace: 'siding-system',
-  service: 'siding',
-  webhookConfig: 'siding',
-  webhookName: 'inject.siding.io',
-  certSecret: 'siding-certs',
-  configMap: 'siding-config',
-  configKey: 'config.yaml',
-  injectionLabel: { 'siding-injection': 'enabled' },
-} as const;
 
 export const kubeconfig = process.env.SIDING_E2E_KUBECONFIG ?? '';
 /** The testenv keeps the admin kubeconfig at the top of its state directory. */
@@ -99,10 +88,17 @@ export function siding(args: readonly string[]): Promise<Run> {
   return run('node', [CLI, ...args]);
 }
 
-/** scripts/kube-testenv.sh SUBCOMMAND with the environment scripts/e2e.sh ran `up` with. */
-export async function testenv(command: 'webhook-stop' | 'webhook-start' | 'status'): Promise<void> {
-  const r = await execa('bash', [TESTENV, command], { reject: false, env: { SIDING_TESTENV_DIR: stateDir } });
+export type TestenvCommand = 'webhook-stop' | 'webhook-start' | 'status' | 'webhook-scale' | 'webhook-rollout';
+
+/**
+ * scripts/kube-testenv.sh SUBCOMMAND [ARGS] with the environment scripts/e2e.sh ran `up`
+ * with, plus `env` (more SIDING_TESTENV_* settings for this command). Resolves with its
+ * stderr (its progress lines).
+ */
+export async function testenv(command: TestenvCommand, args: readonly string[] = [], env: Record<string, string> = {}): Promise<string> {
+  const r = await execa('bash', [TESTENV, command, ...args], { reject: false, env: { SIDING_TESTENV_DIR: stateDir, ...env } });
   if (r.exitCode !== 0) throw new Error(`kube-testenv.sh ${command} exited ${String(r.exitCode)}:\n${r.stderr}\n${r.stdout}`);
+  return r.stderr;
 }
 
 export interface Clients {
@@ -302,9 +298,29 @@ export function reviewLogThrough(namespace: string, pod: string): Promise<Review
   });
 }
 
-/** The pid of the testenv's webhook process (logs/… run/webhook.pid). */
-export function webhookPid(): number {
-  return Number(readFileSync(join(stateDir, 'run', 'webhook.pid'), 'utf8').trim());
+/** The testenv's name for webhook replica `replica` (1 or 2): its pid file run/NAME.pid and log logs/NAME.log. */
+export function replicaName(replica: 1 | 2): string {
+  return replica === 1 ? 'webhook' : `webhook-${replica}`;
+}
+
+/** The pid of the testenv's webhook process (replica 1 unless told). */
+export function webhookPid(replica: 1 | 2 = 1): number {
+  return Number(readFileSync(join(stateDir, 'run', `${replicaName(replica)}.pid`), 'utf8').trim());
+}
+
+/** Every JSON line of a replica's log (all its processes so far), oldest first. */
+export function replicaLog(replica: 1 | 2): Array<Record<string, unknown> & { pid: number; time: number; msg?: string }> {
+  const file = join(stateDir, 'logs', `${replicaName(replica)}.log`);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown> & { pid: number; time: number; msg?: string }];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** Where the API server reaches the webhook: the EndpointSlice the testenv wrote for the Service. */

@@ -47,8 +47,8 @@ describe('kube-testenv.sh down after a round on the node', skipUnless(prereq), (
     // same names (an older layout put its veth in the machine's namespace).
     const added = (now: string[], then: string[], names: (string | undefined)[]): string[] =>
       now.filter((n) => names.includes(n) && !then.includes(n));
-    assert.deepEqual(added(after.netns, before.netns, [env.netns, env.cp_netns]), [], 'network namespaces left');
-    assert.deepEqual(added(after.links, before.links, [env.veth, env.veth_peer, env.bridge]), [], 'links left in the machine namespace');
+    assert.deepEqual(added(after.netns, before.netns, [env.netns, env.cp_netns, env.netns2]), [], 'network namespaces left');
+    assert.deepEqual(added(after.links, before.links, [env.veth, env.veth_peer, env.veth2, env.veth2_peer, env.bridge]), [], 'links left in the machine namespace');
     assert.deepEqual(after.cgroups.filter((c) => c.endsWith(`/${env.cgroup!}`)), [], 'cgroups left');
     assert.deepEqual(after.iptables, before.iptables, "the machine's iptables changed");
     assert.deepEqual(after.sysctls, before.sysctls, "the machine's sysctls changed");
