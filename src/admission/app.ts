@@ -11,8 +11,7 @@ import { displayValue } from '../grammar/index.js';
 import { injectPod } from '../inject/index.js';
 import {
   DEFAULT_REVIEW_LIMITS,
-  MAX_PARSED_BYTES_PER_BODY_BYTE,
-  parsedSizeEstimate,
+  reserveParsed,
   ReviewBudget,
   type Refusal,
   type ReviewLease,
@@ -167,10 +166,7 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     const lease = request.reviewLease;
     const buffer = body as Buffer;
     if (lease !== null) {
-      const raw = lease.bytes;
-      // The cheap bound first (no pass over the body); the estimate only when it does not fit.
-      let granted = lease.resize(raw + buffer.length * MAX_PARSED_BYTES_PER_BODY_BYTE);
-      if (granted !== 'granted') granted = lease.resize(raw + parsedSizeEstimate(buffer));
+      const granted = reserveParsed(lease, buffer);
       if (granted !== 'granted') {
         budgetMetrics.overload.inc({ reason: granted });
         done(REFUSALS[granted](), undefined);

@@ -113,6 +113,20 @@ export interface ReviewLease {
   release(): void;
 }
 
+/**
+ * Bodies up to this size reserve the cheap bound of their parsed size (at most 1 MiB each,
+ * no pass over the body). A larger body reserves its estimate: the cheap bound of a 64 KB
+ * review is 4 MiB, and 16 such reviews at once would take the budget from each other.
+ */
+export const CHEAP_BOUND_BODY_BYTES = 16 * 1024;
+
+/** Sizes `lease` for `body` once it is in: its raw copies plus what JSON.parse will build. */
+export function reserveParsed(lease: ReviewLease, body: Uint8Array): 'granted' | Exclude<Refusal, 'inFlight'> {
+  const raw = lease.bytes;
+  if (body.length <= CHEAP_BOUND_BODY_BYTES && lease.resize(raw + body.length * MAX_PARSED_BYTES_PER_BODY_BYTE) === 'granted') return 'granted';
+  return lease.resize(raw + parsedSizeEstimate(body));
+}
+
 export class ReviewBudget {
   private inFlightCount = 0;
   private reservedBytes = 0;

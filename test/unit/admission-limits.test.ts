@@ -7,10 +7,12 @@ import {
   MAX_PARSED_BYTES_PER_BODY_BYTE,
   parsedSizeEstimate,
   RAW_BODY_COPIES,
+  reserveParsed,
   ReviewBudget,
   type ReviewLease,
   type ReviewLimits,
 } from '../../src/admission/limits.js';
+import { DEFAULT_REVIEW_LIMITS } from '../../src/admission/limits.js';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { loadFixture } from '../helpers/fixtures.js';
 
@@ -176,5 +178,36 @@ describe('the review budget in the app', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('reserveParsed', () => {
+  /** A pod of `containers` containers with env lists: about 1.7 KB of JSON per container. */
+  const podBody = (containers: number): Uint8Array => {
+    const env = Array.from({ length: 40 }, (_, i) => ({ name: `SETTING_${i}`, value: `value-${i}` }));
+    const pod = { apiVersion: 'v1', kind: 'Pod', spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: 'registry.example.com/app:1', env })) } };
+    return Buffer.from(JSON.stringify({ request: { object: pod } }));
+  };
+
+  it('lets sixteen reviews of a 64 KB pod in flight at once all reserve their parsed size under the default limits', () => {
+    const body = podBody(40);
+    assert.ok(body.length > 64 * 1024 && body.length < 80 * 1024, `body of ${body.length} bytes`);
+    const budget = new ReviewBudget(DEFAULT_REVIEW_LIMITS);
+    const leases = Array.from({ length: 16 }, () => lease(budget.admit(body.length)));
+    const answers = leases.map((l) => reserveParsed(l, body));
+    assert.deepEqual(answers, Array.from({ length: 16 }, () => 'granted'));
+    for (const l of leases) assert.ok(l.bytes >= RAW_BODY_COPIES * body.length + parsedSizeEstimate(body));
+  });
+
+  it('reserves the cheap bound for a small body and the estimate for a larger one', () => {
+    const budget = new ReviewBudget(DEFAULT_REVIEW_LIMITS);
+    const small = podBody(2);
+    const a = lease(budget.admit(small.length));
+    assert.equal(reserveParsed(a, small), 'granted');
+    assert.equal(a.bytes, RAW_BODY_COPIES * small.length + small.length * MAX_PARSED_BYTES_PER_BODY_BYTE);
+    const large = podBody(12);
+    const b = lease(budget.admit(large.length));
+    assert.equal(reserveParsed(b, large), 'granted');
+    assert.equal(b.bytes, RAW_BODY_COPIES * large.length + parsedSizeEstimate(large));
   });
 });
