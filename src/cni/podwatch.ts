@@ -8,7 +8,7 @@ import type { Clock } from '../kube/clock.js';
 import type { Logger } from '../logger.js';
 import type { WatchHandle } from '../kube/api.js';
 import type { PodApi, PodView } from '../kube/pods.js';
-import { DEFAULT_BACKOFF, type Backoff } from '../kube/watcher.js';
+import { DEFAULT_BACKOFF, retryDelay, type Backoff } from '../kube/watcher.js';
 import { errorMessage } from '../errors/index.js';
 
 export interface NodePodsOptions {
@@ -114,8 +114,7 @@ export class NodePods {
     if (id !== this.connection) return;
     this.handle = undefined;
     this.failures = failed ? this.failures + 1 : 0;
-    const backoff = this.opts.backoff ?? DEFAULT_BACKOFF;
-    const delay = failed ? Math.min(backoff.maxMs, backoff.initialMs * 2 ** (this.failures - 1)) : backoff.initialMs;
+    const delay = retryDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.failures);
     this.cancelRetry?.();
     this.cancelRetry = this.opts.clock.setTimer(() => {
       this.cancelRetry = undefined;

@@ -18,6 +18,15 @@ export interface Backoff {
 /** Half a second first, then doubling up to 30 s: quick after a blip, gentle on an outage. */
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000 };
 
+/**
+ * How long to wait before listing again: the initial backoff after a clean end (a server
+ * that ends every watch at once must not make us spin), doubling with each failure in a
+ * row up to the maximum.
+ */
+export function retryDelay(backoff: Backoff, failuresInARow: number): number {
+  return failuresInARow === 0 ? backoff.initialMs : Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failuresInARow - 1));
+}
+
 export interface ObjectWatcherOptions<K extends WatchedKind> {
   api: Pick<KubeApi, 'listOne' | 'watchOne'>;
   kind: K;
@@ -144,9 +153,7 @@ export class ObjectWatcher<K extends WatchedKind> {
     if (id !== this.connection) return;
     this.handle = undefined;
     this.failures = failed ? this.failures + 1 : 0;
-    const delay = failed
-      ? Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.failures - 1))
-      : this.backoff.initialMs;
+    const delay = retryDelay(this.backoff, this.failures);
     this.cancelRetry?.();
     this.cancelRetry = this.opts.clock.setTimer(() => {
       this.cancelRetry = undefined;
