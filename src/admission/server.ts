@@ -48,7 +48,7 @@ export interface ServerTimeouts {
    * On close (SIGTERM), how long the server keeps serving: it still accepts connections and
    * answers every request, each with `Connection: close`, and closes connections that are
    * really idle once the clients have gone quiet (connections.ts). It stops earlier once no
-   * connection is open and none has arrived for `drainIdle`.
+   * connection is open and none has arrived for `drainIdle`, counted from SIGTERM at the earliest.
    */
   drain: number;
   /**
@@ -77,12 +77,14 @@ export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({
   // and 8 s of grace leave 2 s to exit. The API server learns within the preStop sleep that
   // the replica is no longer an endpoint; the drain covers one that has not yet.
   drain: 15_000,
-  // The API server sends a pod's review every few milliseconds under load, and keeps
-  // calling a replica until its endpoint informer has seen it go (milliseconds, seconds on
-  // a loaded control plane). 2 s without any new connection or request means it has moved
-  // on; its pooled connections to this replica then sit unused, and closing them races
-  // nothing it is doing.
-  drainIdle: 2_000,
+  // The API server keeps calling a replica until its endpoint informer has seen it go
+  // (milliseconds, seconds on a loaded control plane), but under load its pooled
+  // connections to the other replica may carry every review for seconds before it dials
+  // this one again. 5 s after SIGTERM, and 5 s without any new connection or request, mean
+  // it has moved on; its pooled connections to this replica then sit unused, and closing
+  // them races nothing it is doing. (2 s let a dial 2-3 s after SIGTERM be refused while
+  // the endpoint was still listed.)
+  drainIdle: 5_000,
   shutdownGrace: 8_000,
 });
 
@@ -218,8 +220,10 @@ export async function startServer(deps: AppDeps, options: StartServerOptions): P
       // endpoint go), it may reach for any of its pooled connections at any moment, and
       // each one it uses is answered with Connection: close instead. And the drain is not
       // over at the first moment without a connection, for the same reason.
+      // Quiet is counted from SIGTERM at the earliest: a replica idle before it may still be
+      // an endpoint for a while, and a connection can arrive any time until it is not.
       while (Date.now() - started < timeouts.drain) {
-        if (connections.quietMs >= timeouts.drainIdle) {
+        if (Math.min(connections.quietMs, Date.now() - started) >= timeouts.drainIdle) {
           await connections.closeIdle(timeouts.drainIdle);
           if (connections.open === 0) break;
         }
