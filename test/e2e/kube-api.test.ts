@@ -299,7 +299,8 @@ describe('src/kube against a real kube-apiserver', skipUnless(prereq), () => {
       'node',
       [cli, 'webhook', '--listen', '127.0.0.1:0', '--manage-certs', '--kubeconfig', saKubeconfig, '--namespace', NS,
         '--service', SERVICE, '--webhook-config', MWC, '--cert-secret', SECRET, '--config-map', CONFIGMAP],
-      { reject: false, buffer: false },
+      // The drain after SIGTERM lasts at least 5 s; execa's default would SIGKILL at 5 s.
+      { reject: false, buffer: false, forceKillAfterDelay: 30_000 },
     );
     try {
       let out = '';
